@@ -1,0 +1,24 @@
+"""Buckets and object keys. Keys are deterministic, so a retried upload overwrites
+the same object instead of orphaning a new one."""
+
+from __future__ import annotations
+
+import uuid
+
+WORKSPACE_BUCKET = "workspace-temp"
+LIBRARY_BUCKET = "user-library"
+ALL_BUCKETS = (WORKSPACE_BUCKET, LIBRARY_BUCKET)
+
+
+def generated_file(user_id: uuid.UUID, job_id: uuid.UUID, index: int, extension: str) -> str:
+    return f"{user_id}/{job_id}/{int(index)}.{_extension(extension)}"
+
+
+def generated_thumbnail(user_id: uuid.UUID, job_id: uuid.UUID, index: int) -> str:
+    return f"{user_id}/{job_id}/{int(index)}.thumb.webp"
+
+
+def _extension(extension: str) -> str:
+    if extension not in {"png", "mp4", "webp"}:
+        raise ValueError(f"unexpected file extension {extension!r}")
+    return extension

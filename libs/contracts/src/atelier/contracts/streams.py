@@ -1,0 +1,41 @@
+"""Configuration of the JetStream streams, as plain data (no nats-py types here).
+
+`atelier.runtime` turns these into nats-py `StreamConfig`s; the deploy job and the dev
+stack create them idempotently from the same values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from atelier.contracts import subjects
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    description: str
+    #: Limits retention, file storage, no max age: the log is the source of truth.
+    deny_delete: bool = True
+    deny_purge: bool = True
+    #: How long JetStream remembers a Nats-Msg-Id to drop a duplicate publish.
+    duplicate_window_seconds: float = 120.0
+    max_msg_size: int = 1024 * 1024
+
+
+EVENTS = StreamSpec(
+    name="ATELIER_EVENTS",
+    subjects=(f"{subjects.EVENTS_ROOT}.>",),
+    description="Atelier's domain events: the log every projection is rebuilt from",
+)
+
+DEAD_LETTERS = StreamSpec(
+    name="ATELIER_DEAD_LETTERS",
+    subjects=(f"{subjects.DEAD_LETTER_ROOT}.>",),
+    description="Messages a consumer refused, with the reason; kept for inspection",
+    deny_delete=False,
+    deny_purge=False,
+)
+
+ALL_STREAMS = (EVENTS, DEAD_LETTERS)

@@ -1,0 +1,79 @@
+"""Every NATS subject string of the platform is built here and nowhere else.
+
+Domain events live under ``atelier.user.{user_id}.…`` so that the user id sits at a
+fixed position (token 3): one filter selects a user's whole history (SSE, replay), and
+one per aggregate gives optimistic concurrency.
+
+    atelier.user.{user}.generation.{model}.{job}.{event}     requested, started, completed, …
+    atelier.user.{user}.workspace.{asset}.{event}
+    atelier.user.{user}.library.{asset}.{event}
+    atelier.user.{user}.collection.{collection}.{event}
+
+Ephemeral traffic is outside the stream: step progress on core NATS, request/reply
+commands and queries under ``atelier.rpc``, rejected messages under ``atelier.dlq``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+EVENTS_ROOT = "atelier.user"
+DEAD_LETTER_ROOT = "atelier.dlq"
+PROGRESS_ROOT = "atelier.progress"
+RPC_ROOT = "atelier.rpc"
+
+_TOKEN = re.compile(r"^[a-z0-9_-]{1,64}$")
+
+
+def _token(value: object) -> str:
+    """A subject token; refuses anything that could change the subject's shape."""
+    text = str(value)
+    if not _TOKEN.fullmatch(text):
+        raise ValueError(f"not a valid subject token: {text!r}")
+    return text
+
+
+def user_events(user_id: uuid.UUID) -> str:
+    """Every event of one user."""
+    return f"{EVENTS_ROOT}.{_token(user_id)}.>"
+
+
+def generation(user_id: uuid.UUID, model: str, job_id: uuid.UUID, event: str) -> str:
+    return f"{generation_job(user_id, model, job_id)[:-1]}{_token(event)}"
+
+
+def generation_job(user_id: uuid.UUID, model: str, job_id: uuid.UUID) -> str:
+    """Every event of one generation job (its aggregate)."""
+    return f"{EVENTS_ROOT}.{_token(user_id)}.generation.{_token(model)}.{_token(job_id)}.*"
+
+
+def generation_events(event: str = "*", model: str = "*") -> str:
+    """One kind of generation event (or all) of every user, optionally for one model."""
+    model_token = model if model == "*" else _token(model)
+    event_token = event if event == "*" else _token(event)
+    return f"{EVENTS_ROOT}.*.generation.{model_token}.*.{event_token}"
+
+
+def user_token_of(subject: str) -> str | None:
+    """The user id token of an event subject, or None if the subject is not an event's."""
+    parts = subject.split(".")
+    if len(parts) < 4 or ".".join(parts[:2]) != EVENTS_ROOT:
+        return None
+    return parts[2]
+
+
+def progress(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
+    return f"{PROGRESS_ROOT}.{_token(user_id)}.{_token(job_id)}"
+
+
+def user_progress(user_id: uuid.UUID) -> str:
+    return f"{PROGRESS_ROOT}.{_token(user_id)}.*"
+
+
+def dead_letter(consumer: str) -> str:
+    return f"{DEAD_LETTER_ROOT}.{_token(consumer)}"
+
+
+def rpc(service: str, name: str) -> str:
+    return f"{RPC_ROOT}.{_token(service)}.{_token(name)}"

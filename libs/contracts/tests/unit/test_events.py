@@ -1,0 +1,106 @@
+import json
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from atelier.contracts import examples, subjects
+from atelier.contracts.generation import (
+    GenerationRequested,
+    GenerationStarted,
+    GenerationStartedData,
+)
+from atelier.contracts.registry import UndecodableEvent, decode_event, encode_event
+
+USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
+JOB = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
+
+
+def requested(**overrides) -> GenerationRequested:
+    return examples.requested(USER, JOB, **overrides)
+
+
+def test_round_trip_through_the_wire_format():
+    event = requested()
+    assert decode_event(event.subject, encode_event(event)) == event
+
+
+def test_subject_puts_user_and_model_in_fixed_positions():
+    event = requested()
+    assert event.subject == f"atelier.user.{USER}.generation.sdxl.{JOB}.requested"
+    assert subjects.user_token_of(event.subject) == str(USER)
+
+
+def test_dedup_id_is_deterministic_per_fact():
+    assert requested().dedup_id == requested().dedup_id == f"{JOB}:requested"
+    started = [
+        GenerationStarted.create(
+            source="gpu-sdxl",
+            user_id=USER,
+            data=GenerationStartedData(job_id=JOB, model="sdxl", worker_id="w", attempt=n),
+        )
+        for n in (1, 2)
+    ]
+    assert started[0].dedup_id != started[1].dedup_id
+
+
+def test_causation_carries_the_correlation():
+    cause = requested()
+    effect = GenerationStarted.create(
+        source="gpu-sdxl",
+        user_id=USER,
+        data=GenerationStartedData(job_id=JOB, model="sdxl", worker_id="w", attempt=1),
+        causation=cause,
+    )
+    assert effect.correlation_id == cause.correlation_id
+    assert effect.causation_id == cause.event_id
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"num_images": 7}, "less than or equal to 6"),
+        ({"width": 100}, "multiple of 8"),
+        ({"prompt": "   "}, "at least 1 character"),
+        ({"mode": "video"}, "sdxl makes images only"),
+        ({"seed": 2**32 - 2}, "must fit in 32 bits"),
+    ],
+)
+def test_spec_refuses_out_of_bounds_values(overrides, message):
+    with pytest.raises(ValidationError, match=message):
+        examples.spec(**overrides)
+
+
+def test_video_frames_must_be_4k_plus_1():
+    with pytest.raises(ValidationError, match="4k\\+1"):
+        examples.spec(model="wan", mode="video", num_images=1, num_frames=8, fps=16)
+    assert (
+        examples.spec(model="wan", mode="video", num_images=1, num_frames=9, fps=16).num_frames == 9
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: d.update(schema_version=2), "schema_version 2"),
+        (lambda d: d.update(type="generation.exploded"), "type"),
+        (lambda d: d.update(user_id=str(uuid.uuid4())), "belongs on"),
+        (lambda d: d["data"]["spec"].update(num_images=60), "num_images"),
+    ],
+)
+def test_decode_refuses_poison_with_a_reason(mutate, reason):
+    event = requested()
+    payload = json.loads(encode_event(event))
+    mutate(payload)
+    with pytest.raises(UndecodableEvent, match=reason):
+        decode_event(event.subject, json.dumps(payload).encode())
+
+
+def test_decode_refuses_non_json():
+    with pytest.raises(UndecodableEvent):
+        decode_event("atelier.user.x.generation.sdxl.y.requested", b"\xff not json")
+
+
+def test_subject_tokens_cannot_inject_wildcards():
+    with pytest.raises(ValueError, match="subject token"):
+        subjects.progress(USER, "a.>")  # type: ignore[arg-type]

@@ -1,0 +1,164 @@
+"""Device and dtype choice, memory accounting, step callbacks and model folders for the GPU
+services.
+
+torch is imported inside the functions only, so importing this module never needs torch
+(the gateway and the library service import `atelier.runtime` without it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+#: Called after each denoising step with (steps done, steps in total).
+StepCallback = Callable[[int, int], None]
+#: Polled after each denoising step; True asks the generation to stop.
+StopCheck = Callable[[], bool]
+
+_DTYPES = ("float32", "float16", "bfloat16")
+
+
+class GenerationInterrupted(Exception):
+    """A generation was stopped on request (`should_stop`) before it finished."""
+
+    def __init__(self, steps_done: int, total_steps: int) -> None:
+        super().__init__(f"generation interrupted after {steps_done} of {total_steps} steps")
+        self.steps_done = steps_done
+        self.total_steps = total_steps
+
+
+def choose_device(setting: str = "auto") -> str:
+    """`"auto"` gives `"cuda"` when a CUDA device is usable, else `"cpu"`; anything else
+    (`"cpu"`, `"cuda"`, `"cuda:1"`, `"mps"`) is returned as given, after checking CUDA exists."""
+    import torch
+
+    setting = setting.strip().lower()
+    if setting in ("", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {setting!r} was asked for but CUDA is not available")
+    return setting
+
+
+def choose_dtype(setting: str, device: str) -> torch.dtype:
+    """`"auto"`: bfloat16 on CUDA where supported, else float16 on CUDA; float32 elsewhere.
+    `"float32"`, `"float16"` and `"bfloat16"` are honoured as given."""
+    import torch
+
+    setting = setting.strip().lower()
+    if setting in ("", "auto"):
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if setting not in _DTYPES:
+        raise ValueError(f"unknown dtype {setting!r}: expected auto or one of {', '.join(_DTYPES)}")
+    return getattr(torch, setting)
+
+
+def _modules_of(pipeline: Any) -> Iterable[Any]:
+    import torch
+
+    if isinstance(pipeline, torch.nn.Module):
+        yield pipeline
+        return
+    components = getattr(pipeline, "components", None)
+    if isinstance(components, dict):
+        for component in components.values():
+            if isinstance(component, torch.nn.Module):
+                yield component
+
+
+def module_memory_bytes(*pipelines: Any) -> int:
+    """Bytes held by the parameters and buffers of the `torch.nn.Module` components of one or
+    more diffusers pipelines (or bare modules). A tensor shared by several pipelines, as after
+    `from_pipe`, or by several components is counted once."""
+    seen: set[int] = set()
+    total = 0
+    for pipeline in pipelines:
+        for module in _modules_of(pipeline):
+            for tensor in (*module.parameters(), *module.buffers()):
+                key = id(tensor)
+                if key in seen:
+                    continue
+                seen.add(key)
+                total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def step_callback(
+    total_steps: int,
+    on_step: StepCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]:
+    """A diffusers `callback_on_step_end` that reports progress and honours stop requests.
+
+    After step `i` (0-based) it calls `on_step(i + 1, total)`, where total is the number of
+    denoising steps the pipeline actually runs (`pipe._num_timesteps`, fewer than asked for
+    with img2img strength < 1). When `should_stop()` is true it sets diffusers' interrupt flag
+    (`pipe._interrupt = True`) and raises `GenerationInterrupted` at once, so no partial
+    result is decoded by the VAE.
+    """
+
+    def callback(pipe: Any, step_index: int, timestep: Any, kwargs: dict[str, Any]):
+        total = int(getattr(pipe, "_num_timesteps", 0) or total_steps)
+        done = step_index + 1
+        if on_step is not None:
+            on_step(done, total)
+        if should_stop is not None and should_stop():
+            pipe._interrupt = True
+            raise GenerationInterrupted(done, total)
+        return kwargs
+
+    return callback
+
+
+def run_interruptible(pipe: Any, call: Callable[[], Any]) -> Any:
+    """Run `call()` (one pipeline call made with a `step_callback`), freeing the offload hooks
+    of `pipe` when the call is interrupted, and turn a call that diffusers' own interrupt flag
+    ended early into `GenerationInterrupted` instead of returning partial output."""
+    try:
+        result = call()
+    except GenerationInterrupted:
+        free = getattr(pipe, "maybe_free_model_hooks", None)
+        if free is not None:
+            free()
+        raise
+    if getattr(pipe, "_interrupt", False):
+        total = int(getattr(pipe, "_num_timesteps", 0) or 0)
+        raise GenerationInterrupted(total, total)
+    return result
+
+
+def build_model_dir(target: Path, build: Callable[[Path], None]) -> Path:
+    """Create the diffusers folder `target` with `build(staging)` unless it already holds a
+    `model_index.json`, and return `target`.
+
+    `build` writes into a temporary sibling folder that is then renamed into place, so a crash
+    never leaves a half-written model behind, and of two builders racing each other one wins
+    and the other keeps the winner's copy.
+    """
+    target = Path(target)
+    if (target / "model_index.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.building-{uuid.uuid4().hex[:12]}"
+    try:
+        build(staging)
+        if not (staging / "model_index.json").exists():
+            raise RuntimeError(f"building {target} wrote no model_index.json")
+        try:
+            if target.is_dir() and not any(target.iterdir()):
+                target.rmdir()
+            staging.rename(target)
+        except OSError:
+            if not (target / "model_index.json").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

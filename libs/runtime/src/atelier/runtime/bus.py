@@ -1,0 +1,113 @@
+"""The one way to put an event on the log: JetStream publish with a deterministic
+message id, trace headers and, where state matters, optimistic concurrency."""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from atelier.contracts.envelope import Envelope
+from atelier.contracts.registry import encode_event
+from atelier.contracts.streams import ALL_STREAMS, StreamSpec
+from atelier.runtime import tracing
+
+log = logging.getLogger(__name__)
+
+#: JetStream's error code for a failed Nats-Expected-Last-Subject-Sequence check.
+WRONG_LAST_SEQUENCE = 10071
+
+
+class ConcurrencyConflict(Exception):
+    """Someone appended to the aggregate since we read it: re-read and decide again."""
+
+
+async def connect(url: str, name: str) -> NatsClient:
+    """A NATS connection that reconnects forever (servers restart; services must not)."""
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        allow_reconnect=True,
+    )
+
+
+class EventBus:
+    def __init__(self, nc: NatsClient) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+
+    async def publish(
+        self,
+        event: Envelope,
+        *,
+        expected_last_sequence: int | None = None,
+        concurrency_filter: str | None = None,
+        timeout: float = 5.0,
+    ) -> int:
+        """Append `event` to the log and return its stream sequence.
+
+        With `expected_last_sequence`, the append only happens when the last message on
+        `concurrency_filter` (a subject or wildcard, default the event's own subject)
+        still has that sequence (0: none yet); otherwise ConcurrencyConflict.
+        A retried publish of the same fact (same dedup id) returns the first sequence.
+        """
+        headers = tracing.inject({"Nats-Msg-Id": event.dedup_id})
+        if expected_last_sequence is not None:
+            headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_sequence)
+            if concurrency_filter:
+                headers["Nats-Expected-Last-Subject-Sequence-Subject"] = concurrency_filter
+        try:
+            ack = await self.js.publish(
+                event.subject, encode_event(event), timeout=timeout, headers=headers
+            )
+        except BadRequestError as error:
+            if error.err_code == WRONG_LAST_SEQUENCE:
+                raise ConcurrencyConflict(error.description) from error
+            raise
+        return ack.seq
+
+    async def last_sequence(self, subject: str, stream: str) -> int:
+        """Sequence of the last message on `subject` (no wildcards), 0 if none."""
+        try:
+            msg = await self.js.get_last_msg(stream, subject)
+        except NotFoundError:
+            return 0
+        return msg.seq
+
+
+def stream_config(spec: StreamSpec) -> StreamConfig:
+    return StreamConfig(
+        name=spec.name,
+        description=spec.description,
+        subjects=list(spec.subjects),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=0,
+        deny_delete=spec.deny_delete,
+        deny_purge=spec.deny_purge,
+        duplicate_window=spec.duplicate_window_seconds,
+        max_msg_size=spec.max_msg_size,
+        allow_direct=True,
+    )
+
+
+async def ensure_streams(nc: NatsClient, replicas: int = 1) -> None:
+    """Create the streams, or bring their configuration up to date; idempotent."""
+    js = nc.jetstream()
+    for spec in ALL_STREAMS:
+        config = stream_config(spec)
+        config.num_replicas = replicas
+        try:
+            await js.stream_info(spec.name)
+        except NotFoundError:
+            await js.add_stream(config)
+            log.info("stream created", extra={"stream": spec.name})
+        else:
+            await js.update_stream(config)

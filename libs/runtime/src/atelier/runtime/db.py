@@ -1,0 +1,43 @@
+"""PostgreSQL access: one asyncpg pool per service, its tables in the service's schema."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import asyncpg
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def identifier(name: str) -> str:
+    """A schema or table name safe to put in SQL text (no quoting games)."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+async def create_pool(dsn: str, schema: str, *, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections resolve unqualified table names in `schema`.
+
+    The schema is created if missing. Resolving by name at query time is what lets a
+    rebuilt shadow schema be swapped in under live readers.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
+    finally:
+        await conn.close()
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        server_settings={"search_path": schema},
+        init=_register_json_codecs,
+    )
+
+
+async def _register_json_codecs(conn: asyncpg.Connection) -> None:
+    """jsonb columns read and write Python objects."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

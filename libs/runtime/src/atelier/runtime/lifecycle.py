@@ -1,0 +1,39 @@
+"""Process lifecycle: run a service until SIGTERM or SIGINT, then let it drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `main(stop)`; SIGTERM/SIGINT set `stop`, and `main` returns once drained."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await main(stop)
+        log.info("stopped")
+
+    asyncio.run(runner())
+
+
+async def wait_all(stop: asyncio.Event, *workers: Awaitable[None]) -> None:
+    """Run workers together; if one fails, stop the others and raise its error."""
+    tasks = [asyncio.ensure_future(worker) for worker in workers]
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in done if t is not stopping and t.exception()]
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if failed:
+            raise failed[0].exception()  # type: ignore[misc]
+    finally:
+        stopping.cancel()

@@ -1,0 +1,100 @@
+"""S3 access (aioboto3): one long-lived client for traffic, one for presigning.
+
+Presigned URLs are signed for the endpoint clients can reach
+(`S3_PUBLIC_ENDPOINT_URL`), which may differ from the internal one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from atelier.runtime.settings import RuntimeSettings
+
+
+class ObjectStore:
+    def __init__(self, settings: RuntimeSettings) -> None:
+        self._settings = settings
+        self._stack = contextlib.AsyncExitStack()
+        self._client = None
+        self._signer = None
+
+    async def __aenter__(self) -> ObjectStore:
+        session = aioboto3.Session()
+        self._client = await self._stack.enter_async_context(
+            session.client("s3", endpoint_url=self._settings.s3_endpoint_url, **self._options())
+        )
+        self._signer = await self._stack.enter_async_context(
+            session.client(
+                "s3", endpoint_url=self._settings.presign_endpoint_url, **self._options()
+            )
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    def _options(self) -> dict:
+        return {
+            "aws_access_key_id": self._settings.s3_access_key_id,
+            "aws_secret_access_key": self._settings.s3_secret_access_key.get_secret_value(),
+            "region_name": self._settings.s3_region,
+            "config": Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        }
+
+    async def ensure_bucket(self, bucket: str) -> None:
+        try:
+            await self._client.head_bucket(Bucket=bucket)
+        except ClientError:
+            with contextlib.suppress(
+                self._client.exceptions.BucketAlreadyOwnedByYou,
+                self._client.exceptions.BucketAlreadyExists,
+            ):
+                await self._client.create_bucket(Bucket=bucket)
+
+    async def head_bucket(self, bucket: str) -> None:
+        await self._client.head_bucket(Bucket=bucket)
+
+    async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        await self._client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+
+    async def get(self, bucket: str, key: str) -> bytes:
+        response = await self._client.get_object(Bucket=bucket, Key=key)
+        async with response["Body"] as body:
+            return await body.read()
+
+    async def exists(self, bucket: str, key: str) -> bool:
+        try:
+            await self._client.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    async def delete(self, bucket: str, key: str) -> None:
+        await self._client.delete_object(Bucket=bucket, Key=key)
+
+    async def copy(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
+        await self._client.copy_object(
+            Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key}
+        )
+
+    async def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        found = []
+        async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return found
+
+    async def presign_get(self, bucket: str, key: str, expires_seconds: int) -> str:
+        return await self._signer.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
+        )

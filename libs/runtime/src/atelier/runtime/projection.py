@@ -1,0 +1,179 @@
+"""Projections: pure functions of the log into tables, exactly once by construction.
+
+A projection applies a batch of events and stores the stream sequence it reached in
+its tracking row **in the same transaction**. It reads the log with an ephemeral,
+ordered pull consumer that starts right after the stored position, so the position in
+Postgres — not a consumer's ack state — decides what is applied next. A crash, a
+redelivery or a second replica can neither skip an event nor apply one twice.
+
+Live updates and a full rebuild run through the same `ProjectionRunner`; a rebuild
+only points it at an empty shadow schema and stops when it has caught up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import asyncpg
+import nats.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+
+from atelier.contracts.envelope import Envelope
+from atelier.contracts.registry import UndecodableEvent, decode_event
+from atelier.contracts.streams import EVENTS
+from atelier.runtime.db import identifier
+from atelier.runtime.dead_letters import dead_letter
+
+log = logging.getLogger(__name__)
+
+TRACKING_DDL = """
+CREATE TABLE IF NOT EXISTS projection_tracking (
+    projection text PRIMARY KEY,
+    position bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+class Projection(Protocol):
+    """What a service implements; the runner does the rest."""
+
+    #: Names the tracking row and the dead-letter subject.
+    name: str
+    #: The event subjects (filters) this projection reads.
+    subjects: Sequence[str]
+
+    async def create_tables(self, conn: asyncpg.Connection) -> None:
+        """Create the projection's tables in the current search_path (idempotent)."""
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope) -> None:
+        """Apply one event inside the runner's transaction; must not do I/O beyond it."""
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        *,
+        js: JetStreamContext,
+        pool: asyncpg.Pool,
+        projection: Projection,
+        schema: str,
+        batch_size: int = 500,
+        idle_wait: float = 0.5,
+        on_applied: Callable[[int], None] | None = None,
+        stream: str = EVENTS.name,
+    ) -> None:
+        self.js = js
+        self.pool = pool
+        self.projection = projection
+        self.schema = identifier(schema)
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self.on_applied = on_applied
+        self.stream = stream
+
+    async def prepare(self) -> None:
+        """Create the schema, the tracking row and the projection's tables."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            await conn.execute(f"SET LOCAL search_path TO {self.schema}")
+            await conn.execute(TRACKING_DDL)
+            await conn.execute(
+                "INSERT INTO projection_tracking (projection, position) VALUES ($1, 0) "
+                "ON CONFLICT (projection) DO NOTHING",
+                self.projection.name,
+            )
+            await self.projection.create_tables(conn)
+
+    async def position(self) -> int:
+        async with self.pool.acquire() as conn:
+            return await conn.fetchval(
+                f"SELECT position FROM {self.schema}.projection_tracking WHERE projection = $1",
+                self.projection.name,
+            )
+
+    async def run(self, stop: asyncio.Event, *, until_caught_up: bool = False) -> int:
+        """Follow the log until `stop` (or, for a rebuild, until the end of the log)."""
+        await self.prepare()
+        end = await self._last_stream_sequence() if until_caught_up else None
+        while not stop.is_set():
+            position = await self.position()
+            if end is not None and position >= end:
+                return position
+            try:
+                if await self._follow_from(position, stop, end):
+                    break
+            except (TimeoutError, nats.errors.Error) as error:
+                log.warning("projection reader restarts", extra={"error": repr(error)})
+                await asyncio.sleep(self.idle_wait)
+        return await self.position()
+
+    async def _follow_from(self, position: int, stop: asyncio.Event, end: int | None) -> bool:
+        """Apply batches from `position` on; True once a rebuild has reached `end`."""
+        sub = await self.js.pull_subscribe(
+            "",
+            stream=self.stream,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=position + 1,
+                ack_policy=AckPolicy.NONE,
+                filter_subjects=list(self.projection.subjects),
+                inactive_threshold=30.0,
+                mem_storage=True,
+            ),
+        )
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await sub.fetch(self.batch_size, timeout=self.idle_wait)
+                except nats.errors.TimeoutError:
+                    if end is not None:
+                        return True  # nothing more matches our filter: caught up
+                    continue
+                position = await self.apply_batch(messages)
+                if end is not None and position >= end:
+                    return True
+            return False
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    async def apply_batch(self, messages: Sequence) -> int:
+        """Apply messages past the stored position and store the new one, atomically."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"SET LOCAL search_path TO {self.schema}")
+            position = await conn.fetchval(
+                "SELECT position FROM projection_tracking WHERE projection = $1 FOR UPDATE",
+                self.projection.name,
+            )
+            start = position
+            for msg in messages:
+                sequence = msg.metadata.sequence.stream
+                if sequence <= position:
+                    continue  # another replica, or an earlier run, applied it already
+                try:
+                    event = decode_event(msg.subject, msg.data)
+                except UndecodableEvent as error:
+                    await dead_letter(self.js, self.projection.name, msg, str(error))
+                else:
+                    await self.projection.apply(conn, event)
+                position = sequence
+            if position != start:
+                await conn.execute(
+                    "UPDATE projection_tracking SET position = $2, updated_at = now() "
+                    "WHERE projection = $1",
+                    self.projection.name,
+                    position,
+                )
+        if self.on_applied and position != start:
+            self.on_applied(position)
+        return position
+
+    async def _last_stream_sequence(self) -> int:
+        info = await self.js.stream_info(self.stream)
+        return info.state.last_seq

@@ -1,0 +1,94 @@
+"""Request/reply over core NATS between the gateway and the services that own state.
+
+Replies are JSON envelopes: ``{"ok": true, "result": …}`` or
+``{"ok": false, "error": {"status": 404, "title": …, "detail": …}}``; the gateway turns
+the latter into problem+json. Services subscribe in a queue group, so replicas share
+the load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from opentelemetry import context as otel_context
+from pydantic import BaseModel, ValidationError
+
+from atelier.runtime import tracing
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req", bound=BaseModel)
+Res = TypeVar("Res", bound=BaseModel)
+
+
+class RpcError(Exception):
+    """A refusal with an HTTP-like status, carried back to the caller."""
+
+    def __init__(self, status: int, title: str, detail: str = "") -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+async def serve(
+    nc: NatsClient,
+    subject: str,
+    request_model: type[Req],
+    handler: Callable[[Req], Awaitable[Res]],
+    *,
+    queue: str,
+) -> Subscription:
+    async def on_request(msg: Msg) -> None:
+        token = otel_context.attach(tracing.extract(msg.headers))
+        try:
+            request = request_model.model_validate_json(msg.data)
+            result = await handler(request)
+            body = {"ok": True, "result": result.model_dump(mode="json")}
+        except ValidationError as error:
+            body = _error(400, "Invalid request", str(error.errors()[0]["msg"]))
+        except RpcError as error:
+            body = _error(error.status, error.title, error.detail)
+        except Exception:
+            log.exception("rpc handler failed", extra={"subject": subject})
+            body = _error(500, "Internal error", "the service failed; see its logs")
+        finally:
+            otel_context.detach(token)
+        await msg.respond(json.dumps(body).encode())
+
+    return await nc.subscribe(subject, queue=queue, cb=on_request)
+
+
+async def call(
+    nc: NatsClient,
+    subject: str,
+    request: BaseModel,
+    response_model: type[Res],
+    *,
+    timeout: float = 5.0,
+) -> Res:
+    try:
+        msg = await nc.request(
+            subject,
+            request.model_dump_json().encode(),
+            timeout=timeout,
+            headers=tracing.inject({}),
+        )
+    except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as error:
+        raise RpcError(503, "Service unavailable", f"no answer on {subject}") from error
+    body = json.loads(msg.data)
+    if not body["ok"]:
+        error = body["error"]
+        raise RpcError(error["status"], error["title"], error["detail"])
+    return response_model.model_validate(body["result"])
+
+
+def _error(status: int, title: str, detail: str) -> dict:
+    return {"ok": False, "error": {"status": status, "title": title, "detail": detail}}

@@ -1,0 +1,33 @@
+"""Settings every service shares, read from the environment (pydantic-settings).
+
+A service subclasses `RuntimeSettings` with its own fields; nothing reads os.environ
+elsewhere.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/atelier"
+    s3_endpoint_url: str = "http://127.0.0.1:8333"
+    #: The S3 endpoint browsers can reach, for presigned URLs; the internal one by default.
+    s3_public_endpoint_url: str | None = None
+    s3_access_key_id: str = "atelier"
+    s3_secret_access_key: SecretStr = SecretStr("atelier-secret")
+    s3_region: str = "us-east-1"
+    log_level: str = "INFO"
+    #: Port of /healthz and /readyz (services without an HTTP API); None: not served.
+    health_port: int | None = None
+    health_host: str = "127.0.0.1"
+    #: Identifies this process in events (worker_id) and logs.
+    instance_id: str = Field(default="", max_length=128)
+
+    @property
+    def presign_endpoint_url(self) -> str:
+        return self.s3_public_endpoint_url or self.s3_endpoint_url

@@ -1,0 +1,52 @@
+"""`python -m atelier.stack up`: the whole platform in the foreground; Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from atelier.stack.platform import DEMO_USER, Platform
+
+
+def up(data_dir: Path) -> None:
+    print(f"Starting Atelier in {data_dir.resolve()} …", flush=True)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    with Platform(data_dir) as platform:
+        print(
+            f"""
+Atelier is up.
+  gateway     {platform.gateway_url}   (OpenAPI: {platform.gateway_url}/docs)
+  demo user   {DEMO_USER}
+  demo token  {platform.token()}
+
+Try it:
+  TOKEN=<the demo token above>
+  curl -s -X POST {platform.gateway_url}/v1/generations -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"model": "sdxl", "prompt": "a lighthouse at dusk", "num_images": 3}}'
+  curl -s {platform.gateway_url}/v1/workspace/assets -H "Authorization: Bearer $TOKEN"
+
+Logs: {data_dir.resolve() / "logs"}. Ctrl-C stops everything.""",
+            flush=True,
+        )
+        stopping.wait()
+        print("\nStopping …", flush=True)
+    print("Stopped. Data kept in", data_dir.resolve(), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m atelier.stack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="run the whole platform until Ctrl-C")
+    up_parser.add_argument("--data-dir", type=Path, default=Path(".data"))
+    args = parser.parse_args()
+    if args.command == "up":
+        up(args.data_dir)
+
+
+if __name__ == "__main__":
+    main()

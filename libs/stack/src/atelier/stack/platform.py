@@ -1,0 +1,146 @@
+"""The whole platform on one machine: servers, provisioning, models and services.
+
+`make up` runs it in the foreground; the integration and e2e tests start the very same
+thing once per session. Everything lives in one data directory, so a second start finds
+yesterday's workspace (same ports when free, same JWT secret, same model files).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from atelier.gateway.auth import issue_token
+from atelier.runtime.settings import RuntimeSettings
+from atelier.stack.provision import provision
+from atelier.stack.servers import Endpoints, start_stack_servers
+from atelier.stack.services import ServiceProcess
+
+#: The demo user of the dev stack; a fixed id, so its workspace survives restarts.
+DEMO_USER = uuid.UUID("00000000-0000-4000-8000-00000000de00")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    #: The variable that tells the service its port: its API's or its health server's.
+    port_env: str
+
+
+SERVICES = (
+    ServiceSpec("workspace", "atelier.workspace", "HEALTH_PORT"),
+    ServiceSpec("gpu-sdxl", "atelier.gpu_sdxl", "HEALTH_PORT"),
+    ServiceSpec("gateway", "atelier.gateway", "HTTP_PORT"),
+)
+
+#: Sizes the gateway uses by default with the tiny offline models (fast on a CPU).
+TINY_MODEL_DEFAULTS = {"SDXL_DEFAULT_SIZE": "128"}
+
+
+class Platform:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: Mapping[str, str] = os.environ,
+        *,
+        endpoints: Endpoints | None = None,
+    ) -> None:
+        """With `endpoints`, use servers someone else runs; else start them per `env`."""
+        self.data_dir = Path(data_dir).resolve()
+        self.env = dict(env)
+        self.endpoints = endpoints
+        self.services: dict[str, ServiceProcess] = {}
+        self._stop_servers = lambda: None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Platform:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.endpoints is None:
+            self.endpoints, self._stop_servers = start_stack_servers(self.data_dir, self.env)
+        try:
+            asyncio.run(provision(self.settings()))
+            service_env = self._service_env()
+            self.services = {
+                spec.name: ServiceProcess(
+                    spec.name, spec.module, self.data_dir, service_env, spec.port_env
+                )
+                for spec in SERVICES
+            }
+            with ThreadPoolExecutor(len(self.services)) as pool:
+                for started in [pool.submit(s.start) for s in self.services.values()]:
+                    started.result()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.stop()
+        self._stop_servers()
+
+    def __enter__(self) -> Platform:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- what users and tests need ---------------------------------------------------------
+
+    @property
+    def gateway_url(self) -> str:
+        return self.services["gateway"].url
+
+    def token(self, user_id: uuid.UUID = DEMO_USER, lifetime_s: int = 7 * 24 * 3600) -> str:
+        return issue_token(
+            self._secrets()["jwt_secret"], user_id, audience="authenticated", lifetime_s=lifetime_s
+        )
+
+    def settings(self) -> RuntimeSettings:
+        """Runtime settings pointing at this platform's servers (for tests and tools)."""
+        assert self.endpoints is not None, "start() first"
+        return RuntimeSettings(**{k.lower(): v for k, v in self.endpoints.as_env().items()})
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _service_env(self) -> dict[str, str]:
+        assert self.endpoints is not None
+        env = {
+            **self.endpoints.as_env(),
+            "JWT_SECRET": self._secrets()["jwt_secret"],
+            "LOG_LEVEL": self.env.get("LOG_LEVEL", "INFO"),
+        }
+        if "SDXL_MODEL" in self.env:
+            env["SDXL_MODEL"] = self.env["SDXL_MODEL"]
+        else:
+            env["SDXL_MODEL"] = str(self._tiny_model("gpu_sdxl", "tiny-sdxl"))
+            env |= TINY_MODEL_DEFAULTS
+        return env
+
+    def _tiny_model(self, package: str, name: str) -> Path:
+        """Build a tiny random pipeline of the real architecture once (no hub here)."""
+        target = self.data_dir / "models" / name
+        if not (target / "model_index.json").exists():
+            subprocess.run(
+                [sys.executable, "-m", f"atelier.{package}.tiny_model", str(target)], check=True
+            )
+        return target
+
+    def _secrets(self) -> dict[str, str]:
+        path = self.data_dir / "secrets.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"jwt_secret": secrets.token_urlsafe(48)}))
+            path.chmod(0o600)
+        return json.loads(path.read_text())

@@ -1,0 +1,78 @@
+"""The three embedded servers of one data directory, started and stopped together."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+
+from .base import Endpoints
+from .nats import EmbeddedNats
+from .postgres import EmbeddedPostgres
+from .s3 import EmbeddedS3
+
+
+class EmbeddedServers:
+    """NATS, PostgreSQL and S3 under one data directory:
+
+    DATA/ports.json        the ports, reused on the next start while they are free
+    DATA/logs/*.log        one log per server (and DATA/logs/weed/ for weed's own files)
+    DATA/nats, DATA/postgres, DATA/s3, DATA/s3.json, DATA/s3-credentials.json
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.nats = EmbeddedNats(self.data_dir)
+        self.postgres = EmbeddedPostgres(self.data_dir)
+        self.s3 = EmbeddedS3(self.data_dir)
+
+    @property
+    def servers(self) -> tuple[EmbeddedNats, EmbeddedPostgres, EmbeddedS3]:
+        return (self.nats, self.postgres, self.s3)
+
+    @property
+    def running(self) -> bool:
+        return all(server.running for server in self.servers)
+
+    def start(self) -> None:
+        """Start the three in parallel; if one fails, stop the others and raise its error."""
+        with ThreadPoolExecutor(len(self.servers), thread_name_prefix="start") as pool:
+            futures = [pool.submit(server.start) for server in self.servers]
+        errors = [exc for f in futures if (exc := f.exception()) is not None]
+        if errors:
+            self.stop()
+            raise errors[0]
+
+    def stop(self) -> None:
+        with ThreadPoolExecutor(len(self.servers), thread_name_prefix="stop") as pool:
+            for future in [pool.submit(server.stop) for server in self.servers]:
+                future.result()
+
+    def kill(self) -> None:
+        for server in self.servers:
+            server.kill()
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """Valid once started (ports are chosen at start)."""
+        return Endpoints(
+            nats_url=self.nats.url,
+            database_url=self.postgres.url,
+            s3_endpoint_url=self.s3.url,
+            s3_access_key=self.s3.access_key,
+            s3_secret_key=self.s3.secret_key,
+            s3_region=self.s3.region,
+        )
+
+    def __enter__(self) -> EmbeddedServers:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,246 @@
+"""One way to run a server as a child process: start, wait for a real probe, stop, kill.
+
+Each server runs in its own session (process group), so `kill()` takes its children with it
+and a Ctrl-C in the terminal reaches only the parent, which then stops the servers in order.
+Its output goes to DATA/logs/NAME.log; its pid to DATA/run/NAME.pid, so a server left behind
+by a parent that died is found and stopped before the next start on the same data directory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from .base import ServerStartError
+
+_live: weakref.WeakSet[SubprocessServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    for server in list(_live):
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+def find_binary(name: str, *, accept: Callable[[Path], bool] = lambda _: True) -> Path:
+    """The executable `name` from this interpreter's environment first, then from PATH.
+
+    `accept` can refuse a candidate (e.g. a system binary of too old a version).
+    """
+    dirs = [Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))]
+    dirs += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    seen: list[str] = []
+    for directory in dirs:
+        candidate = directory / name
+        if str(candidate) in seen or not os.access(candidate, os.X_OK):
+            continue
+        seen.append(str(candidate))
+        if accept(candidate):
+            return candidate
+    refused = f" (refused: {', '.join(seen)})" if seen else ""
+    raise FileNotFoundError(f"no usable {name!r} found in {dirs[0]} or on PATH{refused}")
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return "(no log file)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_until_ready(
+    probe: Callable[[], object],
+    *,
+    what: str,
+    timeout: float,
+    alive: Callable[[], int | None] = lambda: None,
+    log_path: Path | None = None,
+) -> None:
+    """Call `probe` until it returns without raising; ServerStartError on timeout or exit.
+
+    `alive` returns the exit code of a process that has died (None while it runs).
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        code = alive()
+        if code is not None:
+            raise _start_error(f"{what} exited with code {code} while starting", log_path)
+        try:
+            probe()
+            return
+        except Exception as exc:  # any failure of the probe means "not ready yet"
+            last_error = exc
+        if time.monotonic() > deadline:
+            msg = f"{what} was not ready after {timeout:.0f} s (last probe: {last_error!r})"
+            raise _start_error(msg, log_path)
+        time.sleep(0.05)
+
+
+def _start_error(message: str, log_path: Path | None) -> ServerStartError:
+    if log_path is None:
+        return ServerStartError(message)
+    return ServerStartError(f"{message}\n--- last lines of {log_path} ---\n{log_tail(log_path)}")
+
+
+class SubprocessServer:
+    """Base of the embedded servers. Subclasses give `name`, `command()` and `probe()`."""
+
+    name: str = "server"
+    #: the signal for a graceful stop
+    stop_signal: signal.Signals = signal.SIGTERM
+    start_timeout: float = 30.0
+    stop_timeout: float = 15.0
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.log_path = self.data_dir / "logs" / f"{self.name}.log"
+        self.pid_path = self.data_dir / "run" / f"{self.name}.pid"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.RLock()
+
+    # -- what a subclass provides -------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Before each start: choose ports, write config files, initialise data."""
+
+    def command(self) -> Sequence[str]:
+        raise NotImplementedError
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        """Extra subprocess.Popen arguments (env, user, cwd)."""
+        return {}
+
+    def probe(self) -> None:
+        """Raise unless the server answers its protocol."""
+        raise NotImplementedError
+
+    def after_ready(self) -> None:
+        """After the first successful probe (e.g. create a database)."""
+
+    def after_exit(self) -> None:
+        """After the process has gone, however it went (e.g. remove stale files)."""
+
+    # -- the Server protocol -------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running and self._proc else None
+
+    def start(self) -> None:
+        with self._lock:
+            if self.running:
+                return
+            for sub in ("logs", "run"):
+                (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+            self._stop_leftover()
+            self.prepare()
+            argv = [str(a) for a in self.command()]
+            with open(self.log_path, "ab") as log:
+                log.write(f"\n=== {time.strftime('%F %T')} starting: {' '.join(argv)}\n".encode())
+                log.flush()
+                self._proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    **self.popen_kwargs(),
+                )
+            self.pid_path.write_text(f"{self._proc.pid}\n")
+            _live.add(self)
+            try:
+                wait_until_ready(
+                    self.probe,
+                    what=self.name,
+                    timeout=self.start_timeout,
+                    alive=self._proc.poll,
+                    log_path=self.log_path,
+                )
+                self.after_ready()
+            except BaseException:
+                self.kill()
+                raise
+
+    def stop(self) -> None:
+        with self._lock:
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, self.stop_signal)
+                try:
+                    proc.wait(self.stop_timeout)
+                except subprocess.TimeoutExpired:
+                    self._log(f"did not stop within {self.stop_timeout:.0f} s, killing it")
+            self._finish(proc)
+
+    def kill(self) -> None:
+        with self._lock:
+            self._finish(self._proc)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _finish(self, proc: subprocess.Popen[bytes] | None) -> None:
+        """SIGKILL whatever is left of the process group, reap, forget."""
+        if proc is not None:
+            if proc.poll() is None or _group_alive(proc.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        self._proc = None
+        _live.discard(self)
+        self.pid_path.unlink(missing_ok=True)
+        self.after_exit()
+
+    def _stop_leftover(self) -> None:
+        """Stop a server of this data directory left running by a parent that died."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
+            process = psutil.Process(pid)
+            cmdline = " ".join(process.cmdline())
+        except (FileNotFoundError, ValueError, psutil.Error):
+            return
+        if str(self.data_dir) not in cmdline:
+            return
+        self._log(f"stopping pid {pid} left over from an earlier run")
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(self.stop_signal)
+            process.wait(self.stop_timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.Error):
+            process.wait(5)
+
+    def _log(self, message: str) -> None:
+        with contextlib.suppress(OSError), open(self.log_path, "a") as log:
+            log.write(f"=== {time.strftime('%F %T')} {message}\n")
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""The HTTP gateway: authenticates users, validates requests, publishes and relays."""

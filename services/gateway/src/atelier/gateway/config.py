@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from atelier.runtime.settings import RuntimeSettings
+
+
+class GatewaySettings(RuntimeSettings):
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    jwt_secret: SecretStr
+    jwt_audience: str = "authenticated"
+    #: Sizes used when a request leaves them out: the models' native ones by default;
+    #: the dev stack with its tiny models lowers them.
+    sdxl_default_size: int = Field(default=1024, ge=64, le=2048, multiple_of=8)
+    wan_default_width: int = Field(default=832, ge=64, le=2048, multiple_of=16)
+    wan_default_height: int = Field(default=480, ge=64, le=2048, multiple_of=16)
+    wan_default_frames: int = Field(default=33, ge=1, le=129)
+    wan_fps: int = Field(default=16, ge=1, le=60)

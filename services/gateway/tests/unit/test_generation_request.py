@@ -1,0 +1,67 @@
+import pytest
+from pydantic import ValidationError
+
+from atelier.gateway.config import GatewaySettings
+from atelier.gateway.domain.generation_request import GenerationRequest, resolve
+
+settings = GatewaySettings(jwt_secret="x" * 32, sdxl_default_size=1024)
+
+
+def request(**fields) -> GenerationRequest:
+    return GenerationRequest.model_validate({"model": "sdxl", "prompt": "a fox"} | fields)
+
+
+def test_quality_presets_are_the_seed_platforms():
+    fast, high = resolve(request(), settings), resolve(request(quality="high"), settings)
+    assert (fast.steps, fast.guidance_scale) == (15, 6.0)
+    assert (high.steps, high.guidance_scale) == (25, 7.5)
+
+
+def test_explicit_values_override_presets_and_defaults():
+    spec = resolve(request(steps=30, guidance_scale=0.0, width=512, height=768, seed=0), settings)
+    assert (spec.steps, spec.guidance_scale, spec.width, spec.height, spec.seed) == (
+        30, 0.0, 512, 768, 0,
+    )  # fmt: skip
+
+
+def test_a_seed_is_chosen_and_recorded_when_none_is_given():
+    seeds = {resolve(request(num_images=6), settings).seed for _ in range(20)}
+    assert len(seeds) > 1
+    assert all(0 <= seed <= 2**32 - 6 for seed in seeds)
+
+
+def test_video_gets_frames_and_fps_from_the_settings():
+    spec = resolve(request(model="wan", mode="video"), settings)
+    assert (spec.num_frames, spec.fps, spec.width, spec.height) == (33, 16, 832, 480)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"num_images": 0},
+        {"num_images": 7},
+        {"width": 1001},
+        {"height": 4096},
+        {"prompt": ""},
+        {"prompt": "x" * 2001},
+        {"model": "dalle"},
+        {"unknown": 1},
+        {"steps": 500},
+    ],
+)
+def test_the_request_model_refuses_bad_input(fields):
+    with pytest.raises(ValidationError):
+        request(**fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"mode": "video"}, "sdxl makes images only"),
+        ({"num_frames": 9}, "video only"),
+        ({"model": "wan", "mode": "video", "num_frames": 10}, "4k+1"),
+    ],
+)
+def test_resolution_refuses_combinations_the_models_cannot_do(fields, message):
+    with pytest.raises(ValidationError, match=message.replace("+", "\\+")):
+        resolve(request(**fields), settings)

@@ -1,0 +1,46 @@
+"""SDXL jobs into files: PNGs with their parameters embedded, WebP thumbnails."""
+
+from __future__ import annotations
+
+from atelier.contracts.generation import GenerationSpec
+from atelier.gpu_sdxl.pipeline import SdxlPipeline
+from atelier.runtime.media import encode_png, webp_thumbnail
+from atelier.runtime.worker import RenderedFile, StepCallback
+
+
+class SdxlRenderer:
+    model = "sdxl"
+
+    def __init__(self, pipeline: SdxlPipeline) -> None:
+        self.pipeline = pipeline
+
+    def render(self, spec: GenerationSpec, on_step: StepCallback) -> list[RenderedFile]:
+        images = self.pipeline.generate(
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
+            num_images=spec.num_images,
+            seed=spec.seed,
+            width=spec.width,
+            height=spec.height,
+            steps=spec.steps,
+            guidance_scale=spec.guidance_scale,
+            on_step=on_step,
+        )
+        files = []
+        for index, image in enumerate(images):
+            seed = spec.seed + index
+            parameters = spec.model_dump(mode="json", exclude={"num_images"}) | {"seed": seed}
+            files.append(
+                RenderedFile(
+                    index=index,
+                    asset_type="image",
+                    extension="png",
+                    mime_type="image/png",
+                    data=encode_png(image, parameters),
+                    thumbnail=webp_thumbnail(image),
+                    width=image.width,
+                    height=image.height,
+                    seed=seed,
+                )
+            )
+        return files

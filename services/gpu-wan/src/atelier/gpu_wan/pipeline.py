@@ -1,0 +1,323 @@
+"""Wan text-to-video and image-to-video (diffusers `WanPipeline`, `WanImageToVideoPipeline`).
+
+`WanPipelines.load` takes what those pipelines' `from_pretrained` take: hub ids such as
+`Wan-AI/Wan2.1-T2V-1.3B-Diffusers` / `Wan-AI/Wan2.1-I2V-14B-480P-Diffusers` or local diffusers
+folders (the tiny offline models of `atelier.gpu_wan.tiny_model` in tests).
+
+First-and-last-frame video (`last_image`) in diffusers 0.42.1 depends on the I2V checkpoint:
+
+* Wan 2.2 I2V (no CLIP image encoder, `transformer.config.image_dim` is None): optional.
+* Wan 2.1 FLF2V (image encoder and `pos_embed_seq_len` set): required; it encodes both frames.
+* Wan 2.1 I2V (image encoder, no `pos_embed_seq_len`): not supported; diffusers fails with a
+  batch size mismatch, so `image_to_video` refuses it with a ValueError up front.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image, ImageOps
+
+from atelier.runtime.accelerator import (
+    GenerationInterrupted,
+    choose_device,
+    choose_dtype,
+    module_memory_bytes,
+    run_interruptible,
+    step_callback,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import WanImageToVideoPipeline, WanPipeline
+
+__all__ = ["GenerationInterrupted", "WanPipelines"]
+
+#: Frame rate Wan 2.1 and Wan 2.2 A14B were trained at.
+WAN_FPS = 16
+
+#: Components worth sharing between the t2v and i2v pipelines when their configs are equal
+#: (the UMT5-XXL text encoder alone is ~11 GB in bfloat16; every Wan 2.1/2.2-A14B release ships
+#: the same text encoder and VAE).
+_SHARABLE = ("text_encoder", "vae")
+_VOLATILE_CONFIG_KEYS = {"transformers_version", "torch_dtype", "dtype", "_name_or_path"}
+
+
+def _component_config(model: str, name: str) -> dict[str, Any] | None:
+    """`<model>/<name>/config.json` of a local folder or a hub repo (None if unavailable)."""
+    try:
+        if Path(model).is_dir():
+            path = Path(model) / name / "config.json"
+        else:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(model, f"{name}/config.json"))
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except Exception:
+        return None
+    return {
+        key: value
+        for key, value in config.items()
+        if key not in _VOLATILE_CONFIG_KEYS and not key.startswith("_diffusers")
+    }
+
+
+def _patch_prompt_cleaning() -> None:
+    """diffusers 0.42.1's pipeline_wan_i2v calls `ftfy.fix_text` unconditionally, where
+    pipeline_wan skips it when ftfy is not installed. Without ftfy, give the I2V module the
+    same behaviour (no ftfy fixing) instead of a NameError."""
+    from diffusers.pipelines.wan import pipeline_wan_i2v
+    from diffusers.utils import is_ftfy_available
+
+    if not is_ftfy_available() and not hasattr(pipeline_wan_i2v, "ftfy"):
+        pipeline_wan_i2v.ftfy = types.SimpleNamespace(fix_text=lambda text: text)  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def _loadable_without_accelerate(dtype: torch.dtype) -> Iterator[None]:
+    """`WanTransformer3DModel` keeps some modules in float32 (`_keep_in_fp32_modules`), which
+    diffusers 0.42.1 implements with accelerate only: without accelerate, from_pretrained
+    raises. In float32 that bookkeeping changes nothing, so skip it there; in half precision
+    accelerate is required."""
+    import torch
+    from diffusers import WanTransformer3DModel
+    from diffusers.utils import is_accelerate_available
+
+    if is_accelerate_available():
+        yield
+        return
+    if dtype != torch.float32:
+        raise RuntimeError("loading Wan in half precision needs the `accelerate` package")
+    saved = WanTransformer3DModel._keep_in_fp32_modules
+    WanTransformer3DModel._keep_in_fp32_modules = None
+    try:
+        yield
+    finally:
+        WanTransformer3DModel._keep_in_fp32_modules = saved
+
+
+def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
+    """`image` scaled and centre-cropped to width x height (no distortion)."""
+    return ImageOps.fit(image.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
+
+
+class WanPipelines:
+    """A Wan text-to-video pipeline and, optionally, an image-to-video one, on one device.
+
+    Calls are serialised by a lock: pipeline objects hold per-call state.
+    """
+
+    fps = WAN_FPS
+
+    def __init__(
+        self,
+        t2v: WanPipeline,
+        i2v: WanImageToVideoPipeline | None,
+        device: str,
+        dtype: torch.dtype,
+    ) -> None:
+        self._t2v = t2v
+        self._i2v = i2v
+        self.device = device
+        self.dtype = dtype
+        self.memory_bytes = module_memory_bytes(*(p for p in (t2v, i2v) if p is not None))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        t2v_model: str,
+        i2v_model: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        *,
+        share_encoders: bool = True,
+    ) -> WanPipelines:
+        """Load the pipelines. With `share_encoders`, the i2v pipeline reuses the t2v text
+        encoder and VAE where their configs are equal (as in all Wan 2.1/2.2-A14B releases)
+        instead of holding a second copy. The VAE and the CLIP image encoder stay in float32,
+        as diffusers' Wan examples load them."""
+        import torch
+        from diffusers import WanImageToVideoPipeline, WanPipeline
+
+        chosen_device = choose_device(device)
+        chosen_dtype = choose_dtype(dtype, chosen_device)
+        dtypes: dict[str, torch.dtype] = {"default": chosen_dtype}
+        if chosen_dtype != torch.float32:
+            dtypes |= {"vae": torch.float32, "image_encoder": torch.float32}
+        if chosen_device.startswith("cuda"):
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+
+        with _loadable_without_accelerate(chosen_dtype):
+            t2v = WanPipeline.from_pretrained(str(t2v_model), dtype=dtypes)
+            t2v.to(chosen_device)
+            t2v.set_progress_bar_config(disable=True)
+            i2v = None
+            if i2v_model is not None:
+                _patch_prompt_cleaning()
+                shared = {}
+                if share_encoders:
+                    for name in _SHARABLE:
+                        mine = _component_config(str(i2v_model), name)
+                        if mine is not None and mine == _component_config(str(t2v_model), name):
+                            shared[name] = getattr(t2v, name)
+                i2v = WanImageToVideoPipeline.from_pretrained(
+                    str(i2v_model), dtype=dtypes, **shared
+                )
+                i2v.to(chosen_device)
+                i2v.set_progress_bar_config(disable=True)
+        return cls(t2v, i2v, chosen_device, chosen_dtype)
+
+    # -- capabilities -------------------------------------------------------------------
+
+    @property
+    def supports_image_to_video(self) -> bool:
+        return self._i2v is not None
+
+    @property
+    def supports_last_frame(self) -> bool:
+        """Whether `image_to_video` accepts a `last_image`."""
+        if self._i2v is None:
+            return False
+        config = self._i2v.transformer.config
+        return config.image_dim is None or config.pos_embed_seq_len is not None
+
+    @property
+    def requires_last_frame(self) -> bool:
+        """Whether `image_to_video` needs a `last_image` (Wan 2.1 FLF2V checkpoints)."""
+        if self._i2v is None:
+            return False
+        config = self._i2v.transformer.config
+        return config.image_dim is not None and config.pos_embed_seq_len is not None
+
+    # -- generation ---------------------------------------------------------------------
+
+    def _check_geometry(self, pipe: Any, num_frames: int, width: int, height: int) -> None:
+        temporal = pipe.vae_scale_factor_temporal
+        if num_frames < 1 or (num_frames - 1) % temporal:
+            raise ValueError(f"num_frames must be {temporal}k + 1, got {num_frames}")
+        multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
+        if width < multiple or height < multiple or width % multiple or height % multiple:
+            raise ValueError(f"width and height must be multiples of {multiple}")
+
+    def _run(
+        self,
+        pipe: Any,
+        *,
+        prompt: str,
+        negative_prompt: str | None,
+        num_frames: int,
+        seed: int,
+        width: int,
+        height: int,
+        steps: int,
+        guidance_scale: float,
+        on_step: Callable[[int, int], None] | None,
+        should_stop: Callable[[], bool] | None,
+        **extra: Any,
+    ) -> list[Image.Image]:
+        import torch
+
+        if steps < 1:
+            raise ValueError("steps must be at least 1")
+        self._check_geometry(pipe, num_frames, width, height)
+        kwargs: dict[str, Any] = {
+            "prompt": prompt,
+            "negative_prompt": negative_prompt,
+            "num_frames": num_frames,
+            "width": width,
+            "height": height,
+            "num_inference_steps": steps,
+            "guidance_scale": guidance_scale,
+            # A CPU generator gives the same initial noise for a seed on every device.
+            "generator": torch.Generator(device="cpu").manual_seed(seed),
+            "output_type": "pil",
+            "callback_on_step_end": step_callback(steps, on_step, should_stop),
+            **extra,
+        }
+        with self._lock:
+            result = run_interruptible(pipe, lambda: pipe(**kwargs))
+        return list(result.frames[0])
+
+    def text_to_video(
+        self,
+        *,
+        prompt: str,
+        negative_prompt: str | None,
+        num_frames: int,
+        seed: int,
+        width: int,
+        height: int,
+        steps: int,
+        guidance_scale: float,
+        on_step: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Image.Image]:
+        """The frames of one video. num_frames must be 4k + 1, width and height multiples of
+        16. Raises `GenerationInterrupted` when `should_stop()` turns true after a step."""
+        return self._run(
+            self._t2v,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            num_frames=num_frames,
+            seed=seed,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance_scale=guidance_scale,
+            on_step=on_step,
+            should_stop=should_stop,
+        )
+
+    def image_to_video(
+        self,
+        *,
+        image: Image.Image,
+        last_image: Image.Image | None = None,
+        prompt: str,
+        negative_prompt: str | None,
+        num_frames: int,
+        seed: int,
+        width: int,
+        height: int,
+        steps: int,
+        guidance_scale: float,
+        on_step: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Image.Image]:
+        """The frames of one video starting at `image` (and ending at `last_image`, where the
+        checkpoint supports it: see `supports_last_frame`). Both images are scaled and
+        centre-cropped to width x height."""
+        if self._i2v is None:
+            raise RuntimeError("no image-to-video model is loaded")
+        if last_image is not None and not self.supports_last_frame:
+            raise ValueError(
+                "the loaded image-to-video checkpoint (Wan 2.1 I2V) does not support a last "
+                "frame; use a Wan 2.2 I2V or Wan 2.1 FLF2V checkpoint"
+            )
+        if last_image is None and self.requires_last_frame:
+            raise ValueError("the loaded checkpoint (Wan 2.1 FLF2V) needs a last frame")
+        extra: dict[str, Any] = {"image": _fit(image, width, height)}
+        if last_image is not None:
+            extra["last_image"] = _fit(last_image, width, height)
+        return self._run(
+            self._i2v,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            num_frames=num_frames,
+            seed=seed,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance_scale=guidance_scale,
+            on_step=on_step,
+            should_stop=should_stop,
+            **extra,
+        )

@@ -1,0 +1,1 @@
+"""The workspace service: each user's temporary workspace, a projection of the log."""

@@ -1,0 +1,62 @@
+"""Read side: a user's unexpired workspace, newest first, with signed URLs."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from atelier.contracts import workspace as api
+from atelier.contracts.storage import WORKSPACE_BUCKET
+from atelier.runtime.objects import ObjectStore
+from atelier.runtime.rpc import RpcError
+from atelier.workspace.config import WorkspaceSettings
+from atelier.workspace.domain import cursor as cursors
+
+LIST = """
+SELECT * FROM workspace_assets
+WHERE user_id = $1 AND expires_at > now()
+  AND ($2::timestamptz IS NULL
+       OR (created_at, job_id) < ($2, $3)
+       OR ((created_at, job_id) = ($2, $3) AND asset_index > $4))
+ORDER BY created_at DESC, job_id DESC, asset_index
+LIMIT $5
+"""
+
+
+class WorkspaceQueries:
+    def __init__(
+        self, pool: asyncpg.Pool, objects: ObjectStore, settings: WorkspaceSettings
+    ) -> None:
+        self.pool = pool
+        self.objects = objects
+        self.settings = settings
+
+    async def list_assets(self, query: api.ListAssets) -> api.AssetPage:
+        after = cursors.Position(None, None, None)
+        if query.cursor:
+            try:
+                after = cursors.decode(query.cursor)
+            except cursors.BadCursor as error:
+                raise RpcError(400, "Bad cursor", str(error)) from None
+        rows = await self.pool.fetch(LIST, query.user_id, *after, query.limit + 1)
+        page, more = rows[: query.limit], len(rows) > query.limit
+        items = [await self._view(row) for row in page]
+        last = page[-1] if more else None
+        next_cursor = (
+            cursors.encode(
+                cursors.Position(last["created_at"], last["job_id"], last["asset_index"])
+            )
+            if last
+            else None
+        )
+        return api.AssetPage(items=items, next_cursor=next_cursor)
+
+    async def _view(self, row: asyncpg.Record) -> api.WorkspaceAsset:
+        return api.WorkspaceAsset(
+            **row,
+            file_url=await self.objects.presign_get(
+                WORKSPACE_BUCKET, row["storage_key"], self.settings.file_url_seconds
+            ),
+            thumbnail_url=await self.objects.presign_get(
+                WORKSPACE_BUCKET, row["thumbnail_key"], self.settings.thumbnail_url_seconds
+            ),
+        )
