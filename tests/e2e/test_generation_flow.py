@@ -10,7 +10,7 @@ from PIL import Image
 
 from atelier.contracts.streams import EVENTS
 from atelier.runtime.bus import connect
-from atelier.runtime.media import read_png_parameters
+from atelier.runtime.media import probe_video, read_png_parameters
 from tests.helpers import client, job_assets
 
 pytestmark = pytest.mark.e2e
@@ -132,3 +132,17 @@ async def events_of(platform, user: uuid.UUID) -> int:
         return sum((info.state.subjects or {}).values())
     finally:
         await nc.close()
+
+
+async def test_a_wan_video_reaches_the_workspace_as_an_h264_mp4(platform):
+    async with client(platform) as api:
+        job_id = await submit(
+            api, model="wan", mode="video", num_frames=9, width=96, height=64, steps=2
+        )
+        (asset,) = await job_assets(api, job_id, 1)
+    assert (asset["asset_type"], asset["mime_type"]) == ("video", "video/mp4")
+    assert asset["duration_seconds"] == pytest.approx(9 / 16)
+    async with httpx.AsyncClient(timeout=30) as anonymous:
+        mp4 = (await anonymous.get(asset["file_url"])).raise_for_status().content
+    video = probe_video(mp4)
+    assert (video.codec, video.frames, video.width, video.height) == ("h264", 9, 96, 64)

@@ -119,3 +119,45 @@ def test_endpoints_from_env() -> None:
     assert endpoints_from_env(endpoints.as_env()) == endpoints
     with pytest.raises(ValueError, match="DATABASE_URL, S3_ENDPOINT_URL"):
         endpoints_from_env({"NATS_URL": "nats://n:1", "S3_ACCESS_KEY_ID": "k"})
+
+
+class Napper(SubprocessServer):
+    """Ready at once; its command line names its data directory, as the real servers' do."""
+
+    name = "napper"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", "import time; time.sleep(60)", str(self.data_dir)]
+
+    def probe(self) -> None:
+        pass
+
+
+def test_a_server_left_over_by_a_dead_parent_is_stopped_first(tmp_path: Path) -> None:
+    orphan = Napper(tmp_path)
+    orphan.start()
+    assert orphan._proc is not None
+    old = orphan._proc  # as if our process had died without stopping it
+    orphan._proc = None
+    successor = Napper(tmp_path)
+    successor.start()
+    try:
+        assert old.wait(5) is not None
+        assert successor.running
+    finally:
+        successor.stop()
+    assert not successor.running
+
+
+class Squatted(Sleeper):
+    name = "squatted"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", "print('bind: address already in use')"]
+
+
+def test_a_port_taken_meanwhile_means_another_try(tmp_path: Path) -> None:
+    with pytest.raises(ServerStartError, match="address already in use"):
+        Squatted(tmp_path).start()
+    log = (tmp_path / "logs" / "squatted.log").read_text()
+    assert log.count("starting:") == 3

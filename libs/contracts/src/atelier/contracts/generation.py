@@ -51,6 +51,8 @@ class GenerationSpec(_Frozen):
     def _fits_model(self) -> Self:
         if self.model == "sdxl" and self.mode != "image":
             raise ValueError("sdxl makes images only; use model 'wan' for video")
+        if self.model == "wan" and (self.width % 16 or self.height % 16):
+            raise ValueError("wan needs width and height in multiples of 16")
         if self.mode == "video":
             if self.num_frames is None or self.fps is None:
                 raise ValueError("a video needs num_frames and fps")

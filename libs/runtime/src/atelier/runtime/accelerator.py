@@ -27,7 +27,7 @@ _DTYPES = ("float32", "float16", "bfloat16")
 class GenerationInterrupted(Exception):
     """A generation was stopped on request (`should_stop`) before it finished."""
 
-    def __init__(self, steps_done: int, total_steps: int) -> None:
+    def __init__(self, steps_done: int = 0, total_steps: int = 0) -> None:
         super().__init__(f"generation interrupted after {steps_done} of {total_steps} steps")
         self.steps_done = steps_done
         self.total_steps = total_steps

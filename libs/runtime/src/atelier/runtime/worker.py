@@ -39,6 +39,8 @@ from atelier.contracts.streams import EVENTS
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.consumer import Delivery, Reject, Retry, WorkConsumer, ensure_consumer
 from atelier.runtime.health import consumer_check, nats_check, s3_check, serve_health
+from atelier.runtime.lifecycle import run_until_signalled
+from atelier.runtime.logs import configure_logging
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.settings import RuntimeSettings
 
@@ -66,10 +68,17 @@ class RenderedFile:
 StepCallback = Callable[[int, int], None]
 
 
+class LoadedPipeline(Protocol):
+    device: str
+    dtype: object
+    memory_bytes: int
+
+
 class Renderer(Protocol):
     """Turns a spec into files. Runs in a worker thread: it may block on the model."""
 
     model: str
+    pipeline: LoadedPipeline
 
     def render(self, spec: GenerationSpec, on_step: StepCallback) -> list[RenderedFile]: ...
 
@@ -213,6 +222,22 @@ class GenerationWorker:
             asyncio.run_coroutine_threadsafe(self.bus.nc.publish(subject, payload), loop)
 
         return on_step
+
+
+def main(service: str, settings: WorkerSettings, load: Callable[[], Renderer]) -> None:
+    """Entry point of a GPU service: load the model once, then consume until SIGTERM."""
+    configure_logging(service, settings.log_level)
+    renderer = load()
+    log.info(
+        "pipeline loaded",
+        extra={
+            "model": settings.model,
+            "device": renderer.pipeline.device,
+            "dtype": str(renderer.pipeline.dtype),
+            "memory_mib": round(renderer.pipeline.memory_bytes / 2**20, 1),
+        },
+    )
+    run_until_signalled(lambda stop: serve(settings, renderer, stop))
 
 
 async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Event) -> None:

@@ -40,11 +40,19 @@ class ServiceSpec:
 SERVICES = (
     ServiceSpec("workspace", "atelier.workspace", "HEALTH_PORT"),
     ServiceSpec("gpu-sdxl", "atelier.gpu_sdxl", "HEALTH_PORT"),
+    ServiceSpec("gpu-wan", "atelier.gpu_wan", "HEALTH_PORT"),
     ServiceSpec("gateway", "atelier.gateway", "HTTP_PORT"),
 )
 
 #: Sizes the gateway uses by default with the tiny offline models (fast on a CPU).
-TINY_MODEL_DEFAULTS = {"SDXL_DEFAULT_SIZE": "128"}
+TINY_MODEL_DEFAULTS = {
+    "SDXL_DEFAULT_SIZE": "128",
+    "WAN_DEFAULT_WIDTH": "64",
+    "WAN_DEFAULT_HEIGHT": "64",
+    "WAN_DEFAULT_FRAMES": "9",
+}
+#: The models each GPU service loads: (variable, package building its tiny stand-in).
+MODELS = (("SDXL_MODEL", "gpu_sdxl"), ("WAN_MODEL", "gpu_wan"))
 
 
 class Platform:
@@ -120,17 +128,21 @@ class Platform:
             **self.endpoints.as_env(),
             "JWT_SECRET": self._secrets()["jwt_secret"],
             "LOG_LEVEL": self.env.get("LOG_LEVEL", "INFO"),
+            # The GPU services load from disk only, and log as JSON, not progress bars.
+            "HF_HUB_OFFLINE": "1",
+            "TQDM_DISABLE": "1",
+            "TRANSFORMERS_VERBOSITY": "error",
+            "DIFFUSERS_VERBOSITY": "error",
         }
-        if "SDXL_MODEL" in self.env:
-            env["SDXL_MODEL"] = self.env["SDXL_MODEL"]
-        else:
-            env["SDXL_MODEL"] = str(self._tiny_model("gpu_sdxl", "tiny-sdxl"))
+        for variable, package in MODELS:
+            env[variable] = self.env.get(variable) or str(self._tiny_model(package))
+        if not any(self.env.get(variable) for variable, _ in MODELS):
             env |= TINY_MODEL_DEFAULTS
         return env
 
-    def _tiny_model(self, package: str, name: str) -> Path:
+    def _tiny_model(self, package: str) -> Path:
         """Build a tiny random pipeline of the real architecture once (no hub here)."""
-        target = self.data_dir / "models" / name
+        target = self.data_dir / "models" / f"tiny-{package.removeprefix('gpu_')}"
         if not (target / "model_index.json").exists():
             subprocess.run(
                 [sys.executable, "-m", f"atelier.{package}.tiny_model", str(target)], check=True

@@ -14,11 +14,9 @@ First-and-last-frame video (`last_image`) in diffusers 0.42.1 depends on the I2V
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,40 +64,6 @@ def _component_config(model: str, name: str) -> dict[str, Any] | None:
         for key, value in config.items()
         if key not in _VOLATILE_CONFIG_KEYS and not key.startswith("_diffusers")
     }
-
-
-def _patch_prompt_cleaning() -> None:
-    """diffusers 0.42.1's pipeline_wan_i2v calls `ftfy.fix_text` unconditionally, where
-    pipeline_wan skips it when ftfy is not installed. Without ftfy, give the I2V module the
-    same behaviour (no ftfy fixing) instead of a NameError."""
-    from diffusers.pipelines.wan import pipeline_wan_i2v
-    from diffusers.utils import is_ftfy_available
-
-    if not is_ftfy_available() and not hasattr(pipeline_wan_i2v, "ftfy"):
-        pipeline_wan_i2v.ftfy = types.SimpleNamespace(fix_text=lambda text: text)  # type: ignore[attr-defined]
-
-
-@contextlib.contextmanager
-def _loadable_without_accelerate(dtype: torch.dtype) -> Iterator[None]:
-    """`WanTransformer3DModel` keeps some modules in float32 (`_keep_in_fp32_modules`), which
-    diffusers 0.42.1 implements with accelerate only: without accelerate, from_pretrained
-    raises. In float32 that bookkeeping changes nothing, so skip it there; in half precision
-    accelerate is required."""
-    import torch
-    from diffusers import WanTransformer3DModel
-    from diffusers.utils import is_accelerate_available
-
-    if is_accelerate_available():
-        yield
-        return
-    if dtype != torch.float32:
-        raise RuntimeError("loading Wan in half precision needs the `accelerate` package")
-    saved = WanTransformer3DModel._keep_in_fp32_modules
-    WanTransformer3DModel._keep_in_fp32_modules = None
-    try:
-        yield
-    finally:
-        WanTransformer3DModel._keep_in_fp32_modules = saved
 
 
 def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -155,24 +119,20 @@ class WanPipelines:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
-        with _loadable_without_accelerate(chosen_dtype):
-            t2v = WanPipeline.from_pretrained(str(t2v_model), dtype=dtypes)
-            t2v.to(chosen_device)
-            t2v.set_progress_bar_config(disable=True)
-            i2v = None
-            if i2v_model is not None:
-                _patch_prompt_cleaning()
-                shared = {}
-                if share_encoders:
-                    for name in _SHARABLE:
-                        mine = _component_config(str(i2v_model), name)
-                        if mine is not None and mine == _component_config(str(t2v_model), name):
-                            shared[name] = getattr(t2v, name)
-                i2v = WanImageToVideoPipeline.from_pretrained(
-                    str(i2v_model), dtype=dtypes, **shared
-                )
-                i2v.to(chosen_device)
-                i2v.set_progress_bar_config(disable=True)
+        t2v = WanPipeline.from_pretrained(str(t2v_model), dtype=dtypes)
+        t2v.to(chosen_device)
+        t2v.set_progress_bar_config(disable=True)
+        i2v = None
+        if i2v_model is not None:
+            shared = {}
+            if share_encoders:
+                for name in _SHARABLE:
+                    mine = _component_config(str(i2v_model), name)
+                    if mine is not None and mine == _component_config(str(t2v_model), name):
+                        shared[name] = getattr(t2v, name)
+            i2v = WanImageToVideoPipeline.from_pretrained(str(i2v_model), dtype=dtypes, **shared)
+            i2v.to(chosen_device)
+            i2v.set_progress_bar_config(disable=True)
         return cls(t2v, i2v, chosen_device, chosen_dtype)
 
     # -- capabilities -------------------------------------------------------------------

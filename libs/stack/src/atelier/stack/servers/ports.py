@@ -3,11 +3,15 @@
 `PortStore(DATA/ports.json).claim(["nats"])` returns the port saved under "nats" when it is
 still free, and otherwise a new free port, which it saves. Ports handed out in this process
 are remembered too, so two stacks starting side by side never get the same port.
+
+New ports are drawn below the kernel's ephemeral range (ip_local_port_range), where no
+outgoing connection can take one between our check and the server's bind().
 """
 
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 from collections.abc import Iterable, Mapping
@@ -15,6 +19,8 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 MAX_PORT = 65535
+#: new ports are drawn from [PORT_FLOOR, start of the ephemeral range)
+PORT_FLOOR = 15000
 
 _lock = threading.Lock()
 #: port -> the ports.json that holds it, for every port handed out by this process
@@ -38,9 +44,16 @@ def port_is_free(port: int, host: str = HOST) -> bool:
     return True
 
 
-def _ephemeral_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+def _random_port(offset: int | None) -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    top = low - (offset or 0)
+    if top - PORT_FLOOR >= 1000:
+        return random.randrange(PORT_FLOOR, top)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # let the kernel choose
+        sock.bind((HOST, 0))
         return sock.getsockname()[1]
 
 
@@ -95,8 +108,8 @@ class PortStore:
 
     def _new_port(self, offset: int | None, taken: Iterable[int]) -> int:
         taken = set(taken)
-        for _ in range(200):
-            port = _ephemeral_port()
+        for _ in range(500):
+            port = _random_port(offset)
             candidates = [port] if offset is None else [port, port + offset]
             if all(p not in taken and p not in _claimed and port_is_free(p) for p in candidates):
                 return port

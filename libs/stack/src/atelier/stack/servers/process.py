@@ -156,33 +156,43 @@ class SubprocessServer:
             for sub in ("logs", "run"):
                 (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
             self._stop_leftover()
-            self.prepare()
-            argv = [str(a) for a in self.command()]
-            with open(self.log_path, "ab") as log:
-                log.write(f"\n=== {time.strftime('%F %T')} starting: {' '.join(argv)}\n".encode())
-                log.flush()
-                self._proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    **self.popen_kwargs(),
-                )
-            self.pid_path.write_text(f"{self._proc.pid}\n")
-            _live.add(self)
-            try:
-                wait_until_ready(
-                    self.probe,
-                    what=self.name,
-                    timeout=self.start_timeout,
-                    alive=self._proc.poll,
-                    log_path=self.log_path,
-                )
-                self.after_ready()
-            except BaseException:
-                self.kill()
-                raise
+            for attempt in range(3):
+                try:
+                    return self._start_once()
+                except ServerStartError as exc:
+                    # another process took a port between our check and the server's bind
+                    if attempt == 2 or "address already in use" not in str(exc).lower():
+                        raise
+                    self._log("a port was taken meanwhile; starting again")
+
+    def _start_once(self) -> None:
+        self.prepare()
+        argv = [str(a) for a in self.command()]
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== {time.strftime('%F %T')} starting: {' '.join(argv)}\n".encode())
+            log.flush()
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **self.popen_kwargs(),
+            )
+        self.pid_path.write_text(f"{self._proc.pid}\n")
+        _live.add(self)
+        try:
+            wait_until_ready(
+                self.probe,
+                what=self.name,
+                timeout=self.start_timeout,
+                alive=self._proc.poll,
+                log_path=self.log_path,
+            )
+            self.after_ready()
+        except BaseException:
+            self.kill()
+            raise
 
     def stop(self) -> None:
         with self._lock:
@@ -203,12 +213,15 @@ class SubprocessServer:
     # -- plumbing -------------------------------------------------------------------------
 
     def _finish(self, proc: subprocess.Popen[bytes] | None) -> None:
-        """SIGKILL whatever is left of the process group, reap, forget."""
+        """SIGKILL whatever is left of the process group, wait for all of it, forget it."""
         if proc is not None:
-            if proc.poll() is None or _group_alive(proc.pid):
+            members = _descendants(proc.pid) if proc.poll() is None else []
+            if members or proc.poll() is None or _group_alive(proc.pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            # e.g. postgres backends: a restart must not find them still holding shared memory
+            psutil.wait_procs(members, timeout=10)
         self._proc = None
         _live.discard(self)
         self.pid_path.unlink(missing_ok=True)
@@ -236,6 +249,13 @@ class SubprocessServer:
     def _log(self, message: str) -> None:
         with contextlib.suppress(OSError), open(self.log_path, "a") as log:
             log.write(f"=== {time.strftime('%F %T')} {message}\n")
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 def _group_alive(pgid: int) -> bool:
