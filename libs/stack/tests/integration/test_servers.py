@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from atelier.stack.servers import (
+    EmbeddedPostgres,
     EmbeddedServers,
     Endpoints,
     StackUnavailable,
@@ -224,6 +226,27 @@ async def test_two_stacks_side_by_side(stack: EmbeddedServers, tmp_path: Path) -
     finally:
         stop()
     assert stack.running
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the postgres user differs from ours only as root")
+async def test_postgres_below_a_root_only_directory(tmp_path: Path) -> None:
+    """Like /tmp/pytest-of-root, which each new pytest session chmods back to 0700."""
+    (tmp_path / "private").mkdir(mode=0o700)
+    server = EmbeddedPostgres(tmp_path / "private" / "data")
+    server.start()
+    try:
+        (tmp_path / "private").chmod(0o700)
+        conn = await asyncpg.connect(server.url)
+        try:
+            await conn.execute("CREATE TABLE t AS SELECT generate_series(1, 1000) AS n")
+            await conn.execute("CHECKPOINT")
+        finally:
+            await conn.close()
+    finally:
+        server.stop()
+    (tmp_path / "private").chmod(0o700)
+    server.start()  # and again, from a cold start
+    server.stop()
 
 
 def test_external_servers_from_env(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from typing import ClassVar, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from atelier.contracts import subjects
+
 
 class Envelope(BaseModel, ABC):
     """Base class of every event. Subclasses fix `type` and define `data`."""
@@ -70,3 +72,27 @@ class Envelope(BaseModel, ABC):
     @abstractmethod
     def dedup_id(self) -> str:
         """A deterministic `Nats-Msg-Id`: retries of the same fact never append twice."""
+
+
+class AggregateEvent(Envelope):
+    """An event of a workspace asset, library asset or collection.
+
+    Its message id names the fact: the aggregate, the event, and what caused it (the
+    triggering event for a reactor's outcome, else the event itself), so a reactor that
+    runs twice for one trigger appends its outcome once.
+    """
+
+    kind: ClassVar[str]
+    name: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def aggregate_id(self) -> uuid.UUID: ...
+
+    @property
+    def subject(self) -> str:
+        return subjects.aggregate(self.user_id, self.kind, self.aggregate_id, self.name)
+
+    @property
+    def dedup_id(self) -> str:
+        return f"{self.aggregate_id}:{self.name}:{self.causation_id or self.event_id}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from atelier.contracts import library_events as library
 from atelier.contracts import subjects
+from atelier.contracts import workspace_events as workspace
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import (
     GenerationCompleted,
@@ -20,13 +22,25 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     GenerationStarted,
     GenerationCompleted,
     GenerationFailed,
+    workspace.AssetSaved,
+    workspace.AssetDiscarded,
+    workspace.AssetRemoved,
+    workspace.AssetExpired,
+    workspace.AssetAdded,
+    workspace.AssetUnsaved,
+    workspace.FilesDeleted,
+    library.AssetStored,
+    library.AssetUpdated,
+    library.AssetDeleted,
+    library.CopiedToWorkspace,
+    library.LibraryFilesDeleted,
+    library.CollectionCreated,
+    library.CollectionUpdated,
+    library.CollectionDeleted,
 )
 
-Event = Annotated[
-    GenerationRequested | GenerationStarted | GenerationCompleted | GenerationFailed,
-    Field(discriminator="type"),
-]
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+Event = Annotated[Union[EVENT_TYPES], Field(discriminator="type")]  # noqa: UP007
+_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(Event)
 _VERSIONS = {cls.model_fields["type"].default: cls.SCHEMA_VERSION for cls in EVENT_TYPES}
 
 

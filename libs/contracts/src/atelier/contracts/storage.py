@@ -22,3 +22,24 @@ def _extension(extension: str) -> str:
     if extension not in {"png", "mp4", "webp"}:
         raise ValueError(f"unexpected file extension {extension!r}")
     return extension
+
+
+def workspace_copy(user_id: uuid.UUID, asset_id: uuid.UUID, extension: str) -> str:
+    """A library asset copied back into the workspace."""
+    return f"{user_id}/copies/{asset_id}.{_extension(extension)}"
+
+
+def workspace_copy_thumbnail(user_id: uuid.UUID, asset_id: uuid.UUID) -> str:
+    return f"{user_id}/copies/{asset_id}.thumb.webp"
+
+
+def library_file(user_id: uuid.UUID, library_asset_id: uuid.UUID, extension: str) -> str:
+    return f"{user_id}/{library_asset_id}.{_extension(extension)}"
+
+
+def library_thumbnail(user_id: uuid.UUID, library_asset_id: uuid.UUID) -> str:
+    return f"{user_id}/{library_asset_id}.thumb.webp"
+
+
+def extension_of(key: str) -> str:
+    return _extension(key.rsplit(".", 1)[-1])

@@ -5,9 +5,9 @@ fixed position (token 3): one filter selects a user's whole history (SSE, replay
 one per aggregate gives optimistic concurrency.
 
     atelier.user.{user}.generation.{model}.{job}.{event}     requested, started, completed, …
-    atelier.user.{user}.workspace.{asset}.{event}
-    atelier.user.{user}.library.{asset}.{event}
-    atelier.user.{user}.collection.{collection}.{event}
+    atelier.user.{user}.workspace.{asset}.{event}             saved, discarded, removed, …
+    atelier.user.{user}.library.{asset}.{event}               stored, updated, deleted, …
+    atelier.user.{user}.collection.{collection}.{event}       created, updated, deleted
 
 Ephemeral traffic is outside the stream: step progress on core NATS, request/reply
 commands and queries under ``atelier.rpc``, rejected messages under ``atelier.dlq``.
@@ -53,6 +53,22 @@ def generation_events(event: str = "*", model: str = "*") -> str:
     model_token = model if model == "*" else _token(model)
     event_token = event if event == "*" else _token(event)
     return f"{EVENTS_ROOT}.*.generation.{model_token}.*.{event_token}"
+
+
+def aggregate(user_id: uuid.UUID, kind: str, aggregate_id: uuid.UUID, event: str) -> str:
+    """A workspace, library or collection event: ``atelier.user.{user}.{kind}.{id}.{event}``."""
+    return f"{EVENTS_ROOT}.{_token(user_id)}.{_token(kind)}.{_token(aggregate_id)}.{_token(event)}"
+
+
+def aggregate_history(user_id: uuid.UUID, kind: str, aggregate_id: uuid.UUID) -> str:
+    """Every event of one workspace asset, library asset or collection."""
+    return f"{EVENTS_ROOT}.{_token(user_id)}.{_token(kind)}.{_token(aggregate_id)}.*"
+
+
+def events_of(kind: str, event: str = "*") -> str:
+    """One kind of event (or all) of every aggregate of a kind, of every user."""
+    event_token = event if event == "*" else _token(event)
+    return f"{EVENTS_ROOT}.*.{_token(kind)}.*.{event_token}"
 
 
 def user_token_of(subject: str) -> str | None:

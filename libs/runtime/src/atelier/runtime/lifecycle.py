@@ -7,6 +7,9 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from atelier.runtime.logs import configure_logging
+from atelier.runtime.settings import RuntimeSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -22,6 +25,14 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
         log.info("stopped")
 
     asyncio.run(runner())
+
+
+def run_service(
+    service: str, settings: RuntimeSettings, run: Callable[[asyncio.Event], Awaitable[None]]
+) -> None:
+    """Entry point of a service: JSON logs, then `run(stop)` until SIGTERM/SIGINT."""
+    configure_logging(service, settings.log_level)
+    run_until_signalled(run)
 
 
 async def wait_all(stop: asyncio.Event, *workers: Awaitable[None]) -> None:

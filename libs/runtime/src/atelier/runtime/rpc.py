@@ -8,10 +8,11 @@ the load.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Req = TypeVar("Req", bound=BaseModel)
 Res = TypeVar("Res", bound=BaseModel)
+Handler = Callable[[Any], Awaitable[BaseModel]]
 
 
 class RpcError(Exception):
@@ -45,7 +47,18 @@ async def serve(
     handler: Callable[[Req], Awaitable[Res]],
     *,
     queue: str,
+    concurrency: int = 64,
 ) -> Subscription:
+    """Answer requests on `subject`, up to `concurrency` at a time in this process."""
+    slots = asyncio.Semaphore(concurrency)
+    running: set[asyncio.Task] = set()
+
+    async def on_message(msg: Msg) -> None:
+        await slots.acquire()  # back-pressure: NATS buffers the rest for us
+        task = asyncio.create_task(on_request(msg))
+        running.add(task)
+        task.add_done_callback(lambda done: (running.discard(done), slots.release()))
+
     async def on_request(msg: Msg) -> None:
         token = otel_context.attach(tracing.extract(msg.headers))
         try:
@@ -63,7 +76,7 @@ async def serve(
             otel_context.detach(token)
         await msg.respond(json.dumps(body).encode())
 
-    return await nc.subscribe(subject, queue=queue, cb=on_request)
+    return await nc.subscribe(subject, queue=queue, cb=on_message)
 
 
 async def call(

@@ -39,7 +39,7 @@ from atelier.contracts.streams import EVENTS
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.consumer import Delivery, Reject, Retry, WorkConsumer, ensure_consumer
 from atelier.runtime.health import consumer_check, nats_check, s3_check, serve_health
-from atelier.runtime.lifecycle import run_until_signalled
+from atelier.runtime.lifecycle import run_service
 from atelier.runtime.logs import configure_logging
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.settings import RuntimeSettings
@@ -226,7 +226,7 @@ class GenerationWorker:
 
 def main(service: str, settings: WorkerSettings, load: Callable[[], Renderer]) -> None:
     """Entry point of a GPU service: load the model once, then consume until SIGTERM."""
-    configure_logging(service, settings.log_level)
+    configure_logging(service, settings.log_level)  # before loading: the load logs
     renderer = load()
     log.info(
         "pipeline loaded",
@@ -237,7 +237,7 @@ def main(service: str, settings: WorkerSettings, load: Callable[[], Renderer]) -
             "memory_mib": round(renderer.pipeline.memory_bytes / 2**20, 1),
         },
     )
-    run_until_signalled(lambda stop: serve(settings, renderer, stop))
+    run_service(service, settings, lambda stop: serve(settings, renderer, stop))
 
 
 async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Event) -> None:

@@ -39,6 +39,7 @@ class ServiceSpec:
 
 SERVICES = (
     ServiceSpec("workspace", "atelier.workspace", "HEALTH_PORT"),
+    ServiceSpec("library", "atelier.library", "HEALTH_PORT"),
     ServiceSpec("gpu-sdxl", "atelier.gpu_sdxl", "HEALTH_PORT"),
     ServiceSpec("gpu-wan", "atelier.gpu_wan", "HEALTH_PORT"),
     ServiceSpec("gateway", "atelier.gateway", "HTTP_PORT"),

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from nats.aio.client import Client as NatsClient
+from pydantic import BaseModel
 
 from atelier.gateway.auth import Authenticator
 from atelier.gateway.config import GatewaySettings
+from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
+
+R = TypeVar("R", bound=BaseModel)
 
 
 @dataclass
@@ -18,6 +23,10 @@ class Gateway:
     nc: NatsClient
     bus: EventBus
     auth: Authenticator
+
+    async def call(self, subject: str, request: BaseModel, response_model: type[R]) -> R:
+        """Ask the service that owns the data; its refusals become problem+json."""
+        return await rpc.call(self.nc, subject, request, response_model)
 
 
 @asynccontextmanager

@@ -1,49 +1,54 @@
-"""Composition root of the workspace service."""
+"""Composition root of the workspace service: projection, commands, queries, reactors
+and the expiry sweeper, over one set of connections."""
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
 
 from atelier.contracts import workspace as api
 from atelier.contracts.storage import WORKSPACE_BUCKET
-from atelier.runtime import rpc
-from atelier.runtime.bus import connect
-from atelier.runtime.db import create_pool
-from atelier.runtime.health import nats_check, postgres_check, s3_check, serve_health
 from atelier.runtime.lifecycle import wait_all
-from atelier.runtime.objects import ObjectStore
 from atelier.runtime.projection import ProjectionRunner
+from atelier.runtime.service import reactor, resources, serve_routes
+from atelier.workspace import reactors
+from atelier.workspace.commands import WorkspaceCommands
 from atelier.workspace.config import WorkspaceSettings
 from atelier.workspace.projection import WorkspaceProjection
 from atelier.workspace.queries import WorkspaceQueries
+from atelier.workspace.repository import AssetRepository
+from atelier.workspace.sweeper import ExpirySweeper
+
+
+def projection(settings: WorkspaceSettings) -> WorkspaceProjection:
+    return WorkspaceProjection(settings.retention_days)
 
 
 async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
-    async with AsyncExitStack() as stack:
-        nc = await connect(settings.nats_url, name=f"workspace{settings.instance_id}")
-        stack.push_async_callback(nc.drain)
-        pool = await create_pool(settings.database_url, settings.db_schema)
-        stack.push_async_callback(pool.close)
-        objects = await stack.enter_async_context(ObjectStore(settings))
-        await objects.ensure_bucket(WORKSPACE_BUCKET)
-
+    async with resources(
+        settings, service=api.SERVICE, schema=settings.db_schema, bucket=WORKSPACE_BUCKET
+    ) as res:
         runner = ProjectionRunner(
-            js=nc.jetstream(),
-            pool=pool,
-            projection=WorkspaceProjection(settings.retention_days),
-            schema=settings.db_schema,
+            js=res.bus.js, pool=res.pool, projection=projection(settings), schema=settings.db_schema
         )
         await runner.prepare()
-        queries = WorkspaceQueries(pool, objects, settings)
-        await rpc.serve(nc, api.LIST_ASSETS, api.ListAssets, queries.list_assets, queue=api.SERVICE)
-        await serve_health(
-            settings,
-            {
-                "nats": nats_check(nc),
-                "postgres": postgres_check(pool),
-                "s3": s3_check(objects, WORKSPACE_BUCKET),
-            },
-            stack,
+        assets = AssetRepository(res.pool)
+        commands = WorkspaceCommands(res.bus, assets)
+        queries = WorkspaceQueries(res.pool, res.objects, settings)
+        routes = [
+            (api.LIST_ASSETS, api.ListAssets, queries.list_assets),
+            (api.SAVE_ASSET, api.SaveAsset, commands.save),
+            (api.DISCARD_ASSET, api.DiscardAsset, commands.discard),
+            (api.CLEAR, api.Clear, commands.clear),
+        ]
+        await serve_routes(res.nc, routes, queue=api.SERVICE)
+        files = await reactor(
+            res.bus,
+            reactors.consumer_config(),
+            reactors.WorkspaceReactors(res.bus, res.objects).handle,
         )
-        await wait_all(stop, runner.run(stop))
+        await wait_all(
+            stop,
+            runner.run(stop),
+            files.run(stop),
+            ExpirySweeper(res.bus, assets).run(stop, settings.sweep_interval_seconds),
+        )

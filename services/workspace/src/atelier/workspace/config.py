@@ -9,5 +9,6 @@ class WorkspaceSettings(RuntimeSettings):
     db_schema: str = "workspace"
     #: How long an asset stays in the workspace unless saved to the library.
     retention_days: float = Field(default=7.0, gt=0)
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
     thumbnail_url_seconds: int = 15 * 60
     file_url_seconds: int = 60 * 60

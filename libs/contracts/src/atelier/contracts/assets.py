@@ -1,0 +1,41 @@
+"""What the workspace and the library know of one stored file and how it was made."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from atelier.contracts.generation import MAX_SEED, AssetType
+
+Visibility = Literal["private", "unlisted", "public"]
+MAX_TAGS = 20
+Tag = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, min_length=1, max_length=40, pattern=r"^[\w\- ]+$"
+    ),
+]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class AssetSnapshot(BaseModel):
+    """A file with its generation metadata; events carry it whole, so a consumer never
+    has to ask another service (and a rebuild never depends on another table)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    asset_type: AssetType
+    storage_key: str = Field(max_length=300)
+    thumbnail_key: str = Field(max_length=300)
+    mime_type: str = Field(max_length=100)
+    file_size_bytes: int = Field(ge=1)
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    duration_seconds: float | None = Field(default=None, ge=0)
+    generation_seed: int = Field(ge=0, le=MAX_SEED)
+    original_prompt: str = Field(max_length=2000)
+    negative_prompt: str | None = Field(default=None, max_length=2000)
+    model_used: str = Field(max_length=64)
+    generation_settings: dict[str, Any]
+    generated_at: AwareDatetime

@@ -1,0 +1,161 @@
+"""The library service's commands and queries, and their answers (request/reply over NATS).
+
+The gateway fills `user_id` from the authenticated token; every request is scoped to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from atelier.contracts import subjects
+from atelier.contracts.assets import MAX_TAGS, Tag, Title, Visibility
+from atelier.contracts.generation import AssetType
+from atelier.contracts.library_events import AssetField, CollectionName, Description
+
+SERVICE = "library"
+LIST_ASSETS = subjects.rpc(SERVICE, "list_assets")
+UPDATE_ASSET = subjects.rpc(SERVICE, "update_asset")
+DELETE_ASSET = subjects.rpc(SERVICE, "delete_asset")
+COPY_TO_WORKSPACE = subjects.rpc(SERVICE, "copy_to_workspace")
+LIST_COLLECTIONS = subjects.rpc(SERVICE, "list_collections")
+CHECK_COLLECTION = subjects.rpc(SERVICE, "check_collection")
+CREATE_COLLECTION = subjects.rpc(SERVICE, "create_collection")
+UPDATE_COLLECTION = subjects.rpc(SERVICE, "update_collection")
+DELETE_COLLECTION = subjects.rpc(SERVICE, "delete_collection")
+
+MAX_PAGE_SIZE = 100
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: uuid.UUID
+
+
+class AssetFilters(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    collection_id: uuid.UUID | None = None
+    q: str | None = Field(default=None, max_length=200, description="Prompt or title contains")
+    tag: Tag | None = None
+    favorite: bool | None = None
+    asset_type: AssetType | None = None
+
+
+class ListAssets(_Request):
+    filters: AssetFilters = AssetFilters()
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class LibraryAsset(BaseModel):
+    """One library asset as the API shows it, with signed URLs."""
+
+    id: uuid.UUID
+    source_workspace_asset_id: uuid.UUID
+    asset_type: AssetType
+    mime_type: str
+    file_size_bytes: int
+    width: int
+    height: int
+    duration_seconds: float | None
+    generation_seed: int
+    original_prompt: str
+    negative_prompt: str | None
+    model_used: str
+    generation_settings: dict[str, Any]
+    collection_id: uuid.UUID | None
+    custom_title: str | None
+    tags: list[str]
+    is_favorite: bool
+    visibility: Visibility
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    file_url: str
+    thumbnail_url: str
+
+
+class AssetPage(BaseModel):
+    items: list[LibraryAsset]
+    next_cursor: str | None
+
+
+class AssetPatch(BaseModel):
+    """Body of `PATCH /v1/library/assets/{id}`: only the fields present change."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    custom_title: Title | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+    is_favorite: bool | None = None
+    visibility: Visibility | None = None
+    collection_id: uuid.UUID | None = None
+
+
+class UpdateAsset(_Request):
+    library_asset_id: uuid.UUID
+    changed: list[AssetField] = Field(min_length=1)
+    patch: AssetPatch
+
+
+class AssetRef(_Request):
+    library_asset_id: uuid.UUID
+
+
+class Deleted(BaseModel):
+    id: uuid.UUID
+
+
+class CopiedToWorkspace(BaseModel):
+    workspace_asset_id: uuid.UUID
+
+
+class Collection(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    asset_count: int
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class Collections(BaseModel):
+    items: list[Collection]
+
+
+class ListCollections(_Request):
+    pass
+
+
+class CollectionRef(_Request):
+    collection_id: uuid.UUID
+
+
+class CollectionFields(BaseModel):
+    """Body of `POST /v1/library/collections`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: CollectionName
+    description: Description = ""
+
+
+class CollectionPatch(BaseModel):
+    """Body of `PATCH /v1/library/collections/{id}`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: CollectionName | None = None
+    description: Description | None = None
+
+
+class CreateCollection(_Request):
+    fields: CollectionFields
+
+
+class UpdateCollection(_Request):
+    collection_id: uuid.UUID
+    patch: CollectionPatch

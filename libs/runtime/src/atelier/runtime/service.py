@@ -1,0 +1,67 @@
+"""What the services that own state share at start-up: connections, health, routes.
+
+The workspace and library services are each a projection, commands and queries over
+NATS request/reply, and reactors; `Resources` opens what they all need once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from nats.aio.client import Client as NatsClient
+from nats.js.api import ConsumerConfig
+
+from atelier.contracts.streams import EVENTS
+from atelier.runtime import rpc
+from atelier.runtime.bus import EventBus, connect
+from atelier.runtime.consumer import Handler, WorkConsumer, ensure_consumer
+from atelier.runtime.db import create_pool
+from atelier.runtime.health import nats_check, postgres_check, s3_check, serve_health
+from atelier.runtime.objects import ObjectStore
+from atelier.runtime.settings import RuntimeSettings
+
+
+@dataclass(frozen=True)
+class Resources:
+    nc: NatsClient
+    bus: EventBus
+    pool: asyncpg.Pool
+    objects: ObjectStore
+
+
+@asynccontextmanager
+async def resources(
+    settings: RuntimeSettings, *, service: str, schema: str, bucket: str
+) -> AsyncIterator[Resources]:
+    """NATS, a pool on the service's schema, S3 with its bucket, and /readyz over them."""
+    async with AsyncExitStack() as stack:
+        nc = await connect(settings.nats_url, name=f"{service}{settings.instance_id}")
+        stack.push_async_callback(nc.drain)
+        pool = await create_pool(settings.database_url, schema)
+        stack.push_async_callback(pool.close)
+        objects = await stack.enter_async_context(ObjectStore(settings))
+        await objects.ensure_bucket(bucket)
+        checks = {
+            "nats": nats_check(nc),
+            "postgres": postgres_check(pool),
+            "s3": s3_check(objects, bucket),
+        }
+        await serve_health(settings, checks, stack)
+        yield Resources(nc=nc, bus=EventBus(nc), pool=pool, objects=objects)
+
+
+Route = tuple[str, type, rpc.Handler]
+
+
+async def serve_routes(nc: NatsClient, routes: Iterable[Route], *, queue: str) -> None:
+    for subject, request_model, handler in routes:
+        await rpc.serve(nc, subject, request_model, handler, queue=queue)
+
+
+async def reactor(bus: EventBus, config: ConsumerConfig, handle: Handler) -> WorkConsumer:
+    """A work consumer on its own durable consumer, created or updated first."""
+    await ensure_consumer(bus.js, EVENTS.name, config)
+    return WorkConsumer(js=bus.js, stream=EVENTS.name, durable=config.durable_name, handle=handle)

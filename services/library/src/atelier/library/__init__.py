@@ -1,0 +1,1 @@
+"""The library service: permanent library and collections, projections of the log."""

@@ -1,0 +1,53 @@
+"""Composition root of the library service: projection, commands, queries and reactors
+over one set of connections."""
+
+from __future__ import annotations
+
+import asyncio
+
+from atelier.contracts import library as api
+from atelier.contracts.storage import LIBRARY_BUCKET
+from atelier.library import reactors
+from atelier.library.commands import LibraryCommands
+from atelier.library.config import LibrarySettings
+from atelier.library.projection import LibraryProjection
+from atelier.library.queries import LibraryQueries
+from atelier.library.repository import LibraryRepository
+from atelier.runtime.lifecycle import wait_all
+from atelier.runtime.projection import ProjectionRunner
+from atelier.runtime.service import reactor, resources, serve_routes
+
+
+def projection(settings: LibrarySettings) -> LibraryProjection:
+    return LibraryProjection()
+
+
+async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
+    async with resources(
+        settings, service=api.SERVICE, schema=settings.db_schema, bucket=LIBRARY_BUCKET
+    ) as res:
+        runner = ProjectionRunner(
+            js=res.bus.js, pool=res.pool, projection=projection(settings), schema=settings.db_schema
+        )
+        await runner.prepare()
+        repository = LibraryRepository(res.pool)
+        queries = LibraryQueries(repository, res.objects, settings)
+        commands = LibraryCommands(res.bus, repository, queries)
+        routes = [
+            (api.LIST_ASSETS, api.ListAssets, queries.list_assets),
+            (api.UPDATE_ASSET, api.UpdateAsset, commands.update_asset),
+            (api.DELETE_ASSET, api.AssetRef, commands.delete_asset),
+            (api.COPY_TO_WORKSPACE, api.AssetRef, commands.copy_to_workspace),
+            (api.LIST_COLLECTIONS, api.ListCollections, queries.list_collections),
+            (api.CHECK_COLLECTION, api.CollectionRef, commands.check_collection),
+            (api.CREATE_COLLECTION, api.CreateCollection, commands.create_collection),
+            (api.UPDATE_COLLECTION, api.UpdateCollection, commands.update_collection),
+            (api.DELETE_COLLECTION, api.CollectionRef, commands.delete_collection),
+        ]
+        await serve_routes(res.nc, routes, queue=api.SERVICE)
+        files = await reactor(
+            res.bus,
+            reactors.consumer_config(),
+            reactors.LibraryReactors(res.bus, res.objects).handle,
+        )
+        await wait_all(stop, runner.run(stop), files.run(stop))

@@ -1,0 +1,112 @@
+"""Decisions on library assets and collections, from their last event (pure)."""
+
+from __future__ import annotations
+
+import uuid
+
+from atelier.contracts import library as api
+from atelier.contracts import library_events as events
+from atelier.contracts.envelope import Envelope
+from atelier.runtime.aggregates import Decision, History, Refused
+
+SOURCE = "library"
+
+
+def _gone(last: Envelope | None) -> bool:
+    return last is None or isinstance(
+        last, events.AssetDeleted | events.LibraryFilesDeleted | events.CollectionDeleted
+    )
+
+
+def collection_exists(history: History) -> bool:
+    return isinstance(history.last, events.CollectionCreated | events.CollectionUpdated)
+
+
+def _require_present(history: History, what: str) -> None:
+    if _gone(history.last):
+        raise Refused(404, "Not Found", f"no such {what} in your library")
+
+
+class AssetDecisions:
+    def __init__(self, user_id: uuid.UUID, row: dict) -> None:
+        self.user_id = user_id
+        self.row = row
+        self.id: uuid.UUID = row["id"]
+
+    def update(self, history: History, command: api.UpdateAsset) -> Decision[dict]:
+        _require_present(history, "asset")
+        values = {field: getattr(command.patch, field) for field in command.changed}
+        if "tags" in values and values["tags"] is None:
+            values["tags"] = []
+        event = events.AssetUpdated.create(
+            source=SOURCE,
+            user_id=self.user_id,
+            data=events.AssetUpdatedData(
+                library_asset_id=self.id, changed=command.changed, **values
+            ),
+        )
+        return Decision([event], self.row | values)
+
+    def delete(self, history: History) -> Decision[api.Deleted]:
+        _require_present(history, "asset")
+        event = events.AssetDeleted.create(
+            source=SOURCE,
+            user_id=self.user_id,
+            data=events.AssetDeletedData(
+                library_asset_id=self.id,
+                source_workspace_asset_id=self.row["source_workspace_asset_id"],
+                storage_key=self.row["storage_key"],
+                thumbnail_key=self.row["thumbnail_key"],
+            ),
+        )
+        return Decision([event], api.Deleted(id=self.id))
+
+    def copy_to_workspace(self, history: History, snapshot) -> Decision[api.CopiedToWorkspace]:
+        _require_present(history, "asset")
+        new_id = uuid.uuid4()
+        event = events.CopiedToWorkspace.create(
+            source=SOURCE,
+            user_id=self.user_id,
+            data=events.CopiedToWorkspaceData(
+                library_asset_id=self.id, workspace_asset_id=new_id, asset=snapshot
+            ),
+        )
+        return Decision([event], api.CopiedToWorkspace(workspace_asset_id=new_id))
+
+
+class CollectionDecisions:
+    def __init__(self, user_id: uuid.UUID, collection_id: uuid.UUID) -> None:
+        self.user_id = user_id
+        self.id = collection_id
+
+    def create(self, history: History, fields: api.CollectionFields) -> Decision[None]:
+        if history.last is not None:
+            raise Refused(409, "Conflict", "a collection with this id exists")
+        return Decision([self._defined(events.CollectionCreated, fields)], None)
+
+    def update(
+        self, history: History, patch: api.CollectionPatch
+    ) -> Decision[api.CollectionFields]:
+        _require_present(history, "collection")
+        current = history.last.data  # created or updated: carries the whole definition
+        fields = api.CollectionFields(
+            name=patch.name if patch.name is not None else current.name,
+            description=patch.description if patch.description is not None else current.description,
+        )
+        return Decision([self._defined(events.CollectionUpdated, fields)], fields)
+
+    def delete(self, history: History) -> Decision[None]:
+        _require_present(history, "collection")
+        event = events.CollectionDeleted.create(
+            source=SOURCE,
+            user_id=self.user_id,
+            data=events.CollectionRefData(collection_id=self.id),
+        )
+        return Decision([event], None)
+
+    def _defined(self, event_type, fields: api.CollectionFields):
+        return event_type.create(
+            source=SOURCE,
+            user_id=self.user_id,
+            data=events.CollectionDefinedData(collection_id=self.id, **fields.model_dump()),
+        )

@@ -1,0 +1,93 @@
+"""Side effects of the library, each recording its outcome as an event.
+
+- A workspace asset was saved → copy its objects into `user-library` → `library.asset_stored`
+  (only then does the asset become visible in the library).
+- A library asset was deleted → delete its objects → `library.files_deleted`.
+"""
+
+from __future__ import annotations
+
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from atelier.contracts import library_events as events
+from atelier.contracts import storage, subjects
+from atelier.contracts import workspace_events as workspace
+from atelier.contracts.assets import AssetSnapshot
+from atelier.library.domain.decisions import SOURCE
+from atelier.runtime.bus import EventBus
+from atelier.runtime.consumer import Delivery
+from atelier.runtime.objects import ObjectStore
+
+DURABLE = "library-reactors"
+
+
+def consumer_config() -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=DURABLE,
+        filter_subjects=[
+            subjects.events_of(workspace.KIND, workspace.AssetSaved.name),
+            subjects.events_of(events.ASSET_KIND, events.AssetDeleted.name),
+        ],
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=30,
+        max_deliver=-1,
+    )
+
+
+class LibraryReactors:
+    def __init__(self, bus: EventBus, objects: ObjectStore) -> None:
+        self.bus = bus
+        self.objects = objects
+
+    async def handle(self, delivery: Delivery) -> None:
+        match delivery.event:
+            case workspace.AssetSaved() as saved:
+                await self._store(saved)
+            case events.AssetDeleted() as deleted:
+                await self._delete_files(deleted)
+
+    async def _store(self, saved: workspace.AssetSaved) -> None:
+        user, library_id, source = saved.user_id, saved.data.library_asset_id, saved.data.asset
+        key = storage.library_file(user, library_id, storage.extension_of(source.storage_key))
+        thumbnail_key = storage.library_thumbnail(user, library_id)
+        await self.objects.copy(
+            storage.WORKSPACE_BUCKET, source.storage_key, storage.LIBRARY_BUCKET, key
+        )
+        await self.objects.copy(
+            storage.WORKSPACE_BUCKET, source.thumbnail_key, storage.LIBRARY_BUCKET, thumbnail_key
+        )
+        stored = AssetSnapshot(
+            **source.model_dump(exclude={"storage_key", "thumbnail_key"}),
+            storage_key=key,
+            thumbnail_key=thumbnail_key,
+        )
+        await self.bus.publish(
+            events.AssetStored.create(
+                source=SOURCE,
+                user_id=user,
+                causation=saved,
+                data=events.AssetStoredData(
+                    library_asset_id=library_id,
+                    source_workspace_asset_id=saved.data.asset_id,
+                    collection_id=saved.data.collection_id,
+                    custom_title=saved.data.custom_title,
+                    tags=saved.data.tags,
+                    asset=stored,
+                ),
+            )
+        )
+
+    async def _delete_files(self, deleted: events.AssetDeleted) -> None:
+        keys = [deleted.data.storage_key, deleted.data.thumbnail_key]
+        for key in keys:
+            await self.objects.delete(storage.LIBRARY_BUCKET, key)
+        await self.bus.publish(
+            events.LibraryFilesDeleted.create(
+                source=SOURCE,
+                user_id=deleted.user_id,
+                causation=deleted,
+                data=events.FilesDeletedData(
+                    library_asset_id=deleted.data.library_asset_id, keys=keys
+                ),
+            )
+        )

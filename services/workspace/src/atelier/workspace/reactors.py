@@ -1,0 +1,110 @@
+"""Side effects of the workspace, each recording its outcome as an event.
+
+- An asset left the workspace → delete its two objects → `workspace.files_deleted`.
+  If it was saved, only once the library holds its copy (nothing is ever lost).
+- A library asset is copied back → copy its objects in → `workspace.asset_added`.
+- A library asset was deleted → its workspace original counts as unsaved again.
+
+A rebuild of the projection never runs these: they consume a durable consumer of their
+own, and their outcomes are events the projection reads.
+"""
+
+from __future__ import annotations
+
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from atelier.contracts import library_events as library
+from atelier.contracts import storage, subjects
+from atelier.contracts import workspace_events as events
+from atelier.contracts.assets import AssetSnapshot
+from atelier.runtime.aggregates import execute, read_history
+from atelier.runtime.bus import EventBus
+from atelier.runtime.consumer import Delivery, Retry
+from atelier.runtime.objects import ObjectStore
+from atelier.workspace.domain.lifecycle import SOURCE, unsave
+
+DURABLE = "workspace-reactors"
+
+
+def consumer_config() -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=DURABLE,
+        filter_subjects=[
+            *(subjects.events_of(events.KIND, e.name) for e in events.LEFT),
+            subjects.events_of(library.ASSET_KIND, library.CopiedToWorkspace.name),
+            subjects.events_of(library.ASSET_KIND, library.AssetDeleted.name),
+        ],
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=30,
+        max_deliver=-1,
+    )
+
+
+class WorkspaceReactors:
+    def __init__(self, bus: EventBus, objects: ObjectStore) -> None:
+        self.bus = bus
+        self.objects = objects
+
+    async def handle(self, delivery: Delivery) -> None:
+        match delivery.event:
+            case events.AssetDiscarded() | events.AssetRemoved() | events.AssetExpired() as left:
+                await self._delete_files(left)
+            case library.CopiedToWorkspace() as copied:
+                await self._copy_in(copied)
+            case library.AssetDeleted() as deleted:
+                await self._unsave(deleted)
+
+    async def _delete_files(self, left) -> None:
+        saved_as = left.data.library_asset_id
+        if saved_as is not None:
+            copy = subjects.aggregate_history(left.user_id, library.ASSET_KIND, saved_as)
+            if (await read_history(self.bus, copy)).sequence == 0:
+                raise Retry("the library has not stored its copy yet", delay=1.0)
+        keys = [left.data.storage_key, left.data.thumbnail_key]
+        for key in keys:
+            await self.objects.delete(storage.WORKSPACE_BUCKET, key)
+        await self.bus.publish(
+            events.FilesDeleted.create(
+                source=SOURCE,
+                user_id=left.user_id,
+                causation=left,
+                data=events.FilesDeletedData(asset_id=left.data.asset_id, keys=keys),
+            )
+        )
+
+    async def _copy_in(self, copied: library.CopiedToWorkspace) -> None:
+        user, new_id, source = copied.user_id, copied.data.workspace_asset_id, copied.data.asset
+        key = storage.workspace_copy(user, new_id, storage.extension_of(source.storage_key))
+        thumbnail_key = storage.workspace_copy_thumbnail(user, new_id)
+        await self.objects.copy(
+            storage.LIBRARY_BUCKET, source.storage_key, storage.WORKSPACE_BUCKET, key
+        )
+        await self.objects.copy(
+            storage.LIBRARY_BUCKET, source.thumbnail_key, storage.WORKSPACE_BUCKET, thumbnail_key
+        )
+        snapshot = AssetSnapshot(
+            **source.model_dump(exclude={"storage_key", "thumbnail_key"}),
+            storage_key=key,
+            thumbnail_key=thumbnail_key,
+        )
+        await self.bus.publish(
+            events.AssetAdded.create(
+                source=SOURCE,
+                user_id=user,
+                causation=copied,
+                data=events.AssetAddedData(
+                    asset_id=new_id,
+                    source_library_asset_id=copied.data.library_asset_id,
+                    asset=snapshot,
+                ),
+            )
+        )
+
+    async def _unsave(self, deleted: library.AssetDeleted) -> None:
+        asset_id = deleted.data.source_workspace_asset_id
+        history = subjects.aggregate_history(deleted.user_id, events.KIND, asset_id)
+        await execute(
+            self.bus,
+            history,
+            lambda h: unsave(deleted.user_id, asset_id, h, deleted.data.library_asset_id, deleted),
+        )
