@@ -104,3 +104,18 @@ def test_decode_refuses_non_json():
 def test_subject_tokens_cannot_inject_wildcards():
     with pytest.raises(ValueError, match="subject token"):
         subjects.progress(USER, "a.>")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("subject_filter", "subject", "expected"),
+    [
+        ("atelier.user.*.workspace.*.saved", "atelier.user.u.workspace.a.saved", True),
+        ("atelier.user.*.workspace.*.saved", "atelier.user.u.workspace.a.discarded", False),
+        ("atelier.user.*.workspace.*.*", "atelier.user.u.library.a.stored", False),
+        ("atelier.user.u.>", "atelier.user.u.library.a.stored", True),
+        ("atelier.user.u.>", "atelier.user.u", False),
+        ("atelier.user.*.generation.*.*.completed", "atelier.user.u.generation.m.j", False),
+    ],
+)
+def test_subject_filters_match_as_nats_does(subject_filter, subject, expected):
+    assert subjects.matches(subject_filter, subject) is expected

@@ -93,3 +93,14 @@ def dead_letter(consumer: str) -> str:
 
 def rpc(service: str, name: str) -> str:
     return f"{RPC_ROOT}.{_token(service)}.{_token(name)}"
+
+
+def matches(subject_filter: str, subject: str) -> bool:
+    """Whether `subject` is selected by `subject_filter` (NATS `*` and `>` wildcards)."""
+    wanted, tokens = subject_filter.split("."), subject.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or token not in ("*", tokens[index]):
+            return False
+    return len(tokens) == len(wanted)

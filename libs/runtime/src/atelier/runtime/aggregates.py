@@ -10,7 +10,7 @@ and the decision may now be a refusal. A conflict is never ignored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -68,16 +68,23 @@ async def execute(
     history_filter: str,
     decide: Callable[[History], Decision[T]],
     *,
+    settle: Callable[[Envelope, int], Awaitable[object]] | None = None,
     attempts: int = 3,
 ) -> T:
-    """Read, decide, append; on a concurrent append, read and decide again."""
+    """Read, decide, append; on a concurrent append, read and decide again.
+
+    `settle(last_event, sequence)` runs after an append, before the reply: the owning
+    service waits there until its projection shows the change.
+    """
     for _ in range(attempts):
         history = await read_history(bus, history_filter)
         decision = decide(history)
         try:
-            await append(bus, decision.events, history.sequence, history_filter)
+            sequence = await append(bus, decision.events, history.sequence, history_filter)
         except ConcurrencyConflict:
             log.info("concurrent change; deciding again", extra={"aggregate": history_filter})
             continue
+        if settle and decision.events:
+            await settle(decision.events[-1], sequence)
         return decision.reply
     raise RpcError(409, "Conflict", "the item keeps changing; reload it and try again")

@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 import asyncpg
 import nats.errors
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
+from atelier.contracts import subjects
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.contracts.streams import EVENTS
@@ -76,6 +78,7 @@ class ProjectionRunner:
         self.idle_wait = idle_wait
         self.on_applied = on_applied
         self.stream = stream
+        self._applied = asyncio.Condition()
 
     async def prepare(self) -> None:
         """Create the schema, the tracking row and the projection's tables."""
@@ -98,23 +101,43 @@ class ProjectionRunner:
             )
 
     async def run(self, stop: asyncio.Event, *, until_caught_up: bool = False) -> int:
-        """Follow the log until `stop` (or, for a rebuild, until the end of the log)."""
+        """Follow the log until `stop` (or, for a rebuild, until the end of the log).
+
+        Any failure of NATS or Postgres restarts the reader from the stored position.
+        """
         await self.prepare()
         end = await self._last_stream_sequence() if until_caught_up else None
         while not stop.is_set():
-            position = await self.position()
-            if end is not None and position >= end:
-                return position
             try:
-                if await self._follow_from(position, stop, end):
-                    break
-            except (TimeoutError, nats.errors.Error) as error:
+                async for batch in self._read_from(await self.position(), stop):
+                    if batch:
+                        position = await self.apply_batch(batch)
+                    elif end is not None:
+                        return await self.position()  # idle: nothing more for our filter
+                    if end is not None and batch and position >= end:
+                        return position
+            except (TimeoutError, nats.errors.Error, asyncpg.PostgresError) as error:
                 log.warning("projection reader restarts", extra={"error": repr(error)})
                 await asyncio.sleep(self.idle_wait)
         return await self.position()
 
-    async def _follow_from(self, position: int, stop: asyncio.Event, end: int | None) -> bool:
-        """Apply batches from `position` on; True once a rebuild has reached `end`."""
+    async def catch_up_in(self, conn: asyncpg.Connection, until: int) -> int:
+        """Apply, inside the caller's transaction, what lies between our position and `until`."""
+        position = await self._locked_position(conn)
+        if position >= until:
+            return position
+        async for batch in self._read_from(position, asyncio.Event()):
+            if not batch:
+                break
+            position = await self._apply(
+                conn, [m for m in batch if m.metadata.sequence.stream <= until]
+            )
+            if batch[-1].metadata.sequence.stream >= until:
+                break
+        return position
+
+    async def _read_from(self, position: int, stop: asyncio.Event) -> AsyncIterator[Sequence[Msg]]:
+        """Batches of messages after `position`, in order; an empty batch when idle."""
         sub = await self.js.pull_subscribe(
             "",
             stream=self.stream,
@@ -130,48 +153,79 @@ class ProjectionRunner:
         try:
             while not stop.is_set():
                 try:
-                    messages = await sub.fetch(self.batch_size, timeout=self.idle_wait)
+                    yield await sub.fetch(self.batch_size, timeout=self.idle_wait)
                 except nats.errors.TimeoutError:
-                    if end is not None:
-                        return True  # nothing more matches our filter: caught up
-                    continue
-                position = await self.apply_batch(messages)
-                if end is not None and position >= end:
-                    return True
-            return False
+                    yield []
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
 
-    async def apply_batch(self, messages: Sequence) -> int:
+    async def apply_batch(self, messages: Sequence[Msg]) -> int:
         """Apply messages past the stored position and store the new one, atomically."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"SET LOCAL search_path TO {self.schema}")
-            position = await conn.fetchval(
-                "SELECT position FROM projection_tracking WHERE projection = $1 FOR UPDATE",
+            start = await self._locked_position(conn)
+            position = await self._apply(conn, messages, start)
+        if position != start:
+            if self.on_applied:
+                self.on_applied(position)
+            async with self._applied:
+                self._applied.notify_all()
+        return position
+
+    async def settle(self, event: Envelope, sequence: int) -> None:
+        """After a command appended `event` at `sequence`: wait until the tables show it,
+        if this projection reads such events at all."""
+        if any(subjects.matches(f, event.subject) for f in self.projection.subjects):
+            await self.wait_for(sequence)
+
+    async def wait_for(self, sequence: int, timeout: float = 3.0) -> bool:
+        """Wait until the tables reflect log position `sequence` (read-your-writes).
+
+        Commands call it after appending, so the user's next read sees the change. It
+        also notices another replica's commit (polling), and gives up after `timeout`:
+        the change is on the log either way.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.position() < sequence:
+                    async with self._applied:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._applied.wait(), 0.05)
+        except TimeoutError:
+            log.warning("projection behind", extra={"waited_for": sequence})
+            return False
+        return True
+
+    async def _locked_position(self, conn: asyncpg.Connection) -> int:
+        """Our position, locked for this transaction (other replicas wait for it)."""
+        await conn.execute(f"SET LOCAL search_path TO {self.schema}")
+        return await conn.fetchval(
+            "SELECT position FROM projection_tracking WHERE projection = $1 FOR UPDATE",
+            self.projection.name,
+        )
+
+    async def _apply(self, conn: asyncpg.Connection, messages: Sequence[Msg], position: int) -> int:
+        """Apply, in the caller's transaction, what is past `position` (locked by the caller);
+        store the new position."""
+        start = position
+        for msg in messages:
+            sequence = msg.metadata.sequence.stream
+            if sequence <= position:
+                continue  # another replica, or an earlier run, applied it already
+            try:
+                event = decode_event(msg.subject, msg.data)
+            except UndecodableEvent as error:
+                await dead_letter(self.js, self.projection.name, msg, str(error))
+            else:
+                await self.projection.apply(conn, event)
+            position = sequence
+        if position != start:
+            await conn.execute(
+                "UPDATE projection_tracking SET position = $2, updated_at = now() "
+                "WHERE projection = $1",
                 self.projection.name,
+                position,
             )
-            start = position
-            for msg in messages:
-                sequence = msg.metadata.sequence.stream
-                if sequence <= position:
-                    continue  # another replica, or an earlier run, applied it already
-                try:
-                    event = decode_event(msg.subject, msg.data)
-                except UndecodableEvent as error:
-                    await dead_letter(self.js, self.projection.name, msg, str(error))
-                else:
-                    await self.projection.apply(conn, event)
-                position = sequence
-            if position != start:
-                await conn.execute(
-                    "UPDATE projection_tracking SET position = $2, updated_at = now() "
-                    "WHERE projection = $1",
-                    self.projection.name,
-                    position,
-                )
-        if self.on_applied and position != start:
-            self.on_applied(position)
         return position
 
     async def _last_stream_sequence(self) -> int:

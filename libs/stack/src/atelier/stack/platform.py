@@ -63,11 +63,14 @@ class Platform:
         env: Mapping[str, str] = os.environ,
         *,
         endpoints: Endpoints | None = None,
+        service_env: Mapping[str, str] | None = None,
     ) -> None:
-        """With `endpoints`, use servers someone else runs; else start them per `env`."""
+        """With `endpoints`, use servers someone else runs; else start them per `env`.
+        `service_env` adds settings for every service (e.g. a faster expiry sweep)."""
         self.data_dir = Path(data_dir).resolve()
         self.env = dict(env)
         self.endpoints = endpoints
+        self.service_env = dict(service_env or {})
         self.services: dict[str, ServiceProcess] = {}
         self._stop_servers = lambda: None
 
@@ -80,6 +83,7 @@ class Platform:
         try:
             asyncio.run(provision(self.settings()))
             service_env = self._service_env()
+            self._write_env_file(service_env)
             self.services = {
                 spec.name: ServiceProcess(
                     spec.name, spec.module, self.data_dir, service_env, spec.port_env
@@ -134,12 +138,19 @@ class Platform:
             "TQDM_DISABLE": "1",
             "TRANSFORMERS_VERBOSITY": "error",
             "DIFFUSERS_VERBOSITY": "error",
+            **self.service_env,
         }
         for variable, package in MODELS:
             env[variable] = self.env.get(variable) or str(self._tiny_model(package))
         if not any(self.env.get(variable) for variable, _ in MODELS):
             env |= TINY_MODEL_DEFAULTS
         return env
+
+    def _write_env_file(self, env: Mapping[str, str]) -> None:
+        """`stack.env`: how tools (`atelier rebuild …`) reach this platform's servers."""
+        path = self.data_dir / "stack.env"
+        path.write_text("".join(f"{key}={value}\n" for key, value in sorted(env.items())))
+        path.chmod(0o600)
 
     def _tiny_model(self, package: str) -> Path:
         """Build a tiny random pipeline of the real architecture once (no hub here)."""

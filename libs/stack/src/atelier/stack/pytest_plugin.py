@@ -32,7 +32,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
 
 @pytest.fixture(scope="session")
 def platform(servers: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    with Platform(tmp_path_factory.mktemp("platform"), os.environ, endpoints=servers) as running:
+    data_dir = tmp_path_factory.mktemp("platform")
+    # Sweep expired assets every second, so expiry is observable within a test.
+    fast = {"SWEEP_INTERVAL_SECONDS": "1"}
+    with Platform(data_dir, os.environ, endpoints=servers, service_env=fast) as running:
         yield running
 
 

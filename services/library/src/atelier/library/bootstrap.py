@@ -32,7 +32,7 @@ async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
         await runner.prepare()
         repository = LibraryRepository(res.pool)
         queries = LibraryQueries(repository, res.objects, settings)
-        commands = LibraryCommands(res.bus, repository, queries)
+        commands = LibraryCommands(res.bus, repository, queries, settle=runner.settle)
         routes = [
             (api.LIST_ASSETS, api.ListAssets, queries.list_assets),
             (api.UPDATE_ASSET, api.UpdateAsset, commands.update_asset),

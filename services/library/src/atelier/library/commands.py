@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from atelier.contracts import library as api
 from atelier.contracts import library_events as events
 from atelier.contracts import subjects
+from atelier.contracts.envelope import Envelope
 from atelier.library.domain.decisions import (
     AssetDecisions,
     CollectionDecisions,
@@ -22,11 +24,16 @@ from atelier.runtime.rpc import RpcError
 
 class LibraryCommands:
     def __init__(
-        self, bus: EventBus, repository: LibraryRepository, queries: LibraryQueries
+        self,
+        bus: EventBus,
+        repository: LibraryRepository,
+        queries: LibraryQueries,
+        settle: Callable[[Envelope, int], Awaitable[object]],
     ) -> None:
         self.bus = bus
         self.repository = repository
         self.queries = queries
+        self.settle = settle
 
     async def update_asset(self, command: api.UpdateAsset) -> api.LibraryAsset:
         decisions = await self._asset(command)
@@ -98,4 +105,4 @@ class LibraryCommands:
 
     async def _execute(self, kind: str, decisions, decide):
         history = subjects.aggregate_history(decisions.user_id, kind, decisions.id)
-        return await execute(self.bus, history, decide)
+        return await execute(self.bus, history, decide, settle=self.settle)

@@ -32,7 +32,7 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
         )
         await runner.prepare()
         assets = AssetRepository(res.pool)
-        commands = WorkspaceCommands(res.bus, assets)
+        commands = WorkspaceCommands(res.bus, assets, settle=runner.settle)
         queries = WorkspaceQueries(res.pool, res.objects, settings)
         routes = [
             (api.LIST_ASSETS, api.ListAssets, queries.list_assets),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from atelier.contracts import subjects
 from atelier.contracts import workspace as api
 from atelier.contracts import workspace_events as events
+from atelier.contracts.envelope import Envelope
 from atelier.runtime.aggregates import execute
 from atelier.runtime.bus import EventBus
 from atelier.runtime.rpc import RpcError
@@ -13,9 +16,15 @@ from atelier.workspace.repository import AssetRepository, AssetRow
 
 
 class WorkspaceCommands:
-    def __init__(self, bus: EventBus, assets: AssetRepository) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        assets: AssetRepository,
+        settle: Callable[[Envelope, int], Awaitable[object]],
+    ) -> None:
         self.bus = bus
         self.assets = assets
+        self.settle = settle
 
     async def save(self, command: api.SaveAsset) -> api.Saved:
         row = await self._asset(command)
@@ -41,4 +50,4 @@ class WorkspaceCommands:
     async def _execute(self, row: AssetRow, decide):
         decisions = AssetDecisions(row.user_id, row.id, row.snapshot)
         history = subjects.aggregate_history(row.user_id, events.KIND, row.id)
-        return await execute(self.bus, history, lambda h: decide(decisions, h))
+        return await execute(self.bus, history, lambda h: decide(decisions, h), settle=self.settle)

@@ -1,0 +1,75 @@
+"""`atelier`: operations on a running platform.
+
+    atelier rebuild workspace|library [--data-dir .data]
+
+Settings come from the environment (NATS_URL, DATABASE_URL, …) as the services read
+them; with --data-dir, from the `stack.env` that `make up` wrote there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from atelier.library import bootstrap as library
+from atelier.library.config import LibrarySettings
+from atelier.runtime.bus import connect
+from atelier.runtime.db import create_pool
+from atelier.runtime.rebuild import rebuild
+from atelier.workspace import bootstrap as workspace
+from atelier.workspace.config import WorkspaceSettings
+
+PROJECTIONS = {
+    "workspace": (WorkspaceSettings, workspace.projection),
+    "library": (LibrarySettings, library.projection),
+}
+
+
+async def rebuild_service(name: str) -> None:
+    settings_type, make_projection = PROJECTIONS[name]
+    settings = settings_type()
+    nc = await connect(settings.nats_url, name=f"rebuild-{name}")
+    pool = await create_pool(settings.database_url, settings.db_schema)
+    try:
+        report = await rebuild(
+            js=nc.jetstream(),
+            pool=pool,
+            projection=make_projection(settings),
+            schema=settings.db_schema,
+        )
+    finally:
+        await pool.close()
+        await nc.close()
+    rows = ", ".join(f"{table}: {count}" for table, count in sorted(report.rows.items()))
+    print(f"rebuilt {name} to log position {report.position} in {report.seconds} s ({rows})")
+
+
+def load_env_file(path: Path) -> None:
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            os.environ.setdefault(key.strip(), value.strip())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="atelier")
+    commands = parser.add_subparsers(dest="command", required=True)
+    rebuild_parser = commands.add_parser(
+        "rebuild", help="rebuild a service's tables from the log, then swap them in"
+    )
+    rebuild_parser.add_argument("service", choices=sorted(PROJECTIONS))
+    rebuild_parser.add_argument("--data-dir", type=Path, help="a `make up` data directory")
+    args = parser.parse_args(argv)
+    if args.data_dir:
+        env_file = args.data_dir / "stack.env"
+        if not env_file.exists():
+            sys.exit(f"{env_file} not found: is `make up` running with that data directory?")
+        load_env_file(env_file)
+    asyncio.run(rebuild_service(args.service))
+
+
+if __name__ == "__main__":
+    main()
