@@ -44,13 +44,8 @@ class WorkspaceQueries:
         page, more = rows[: query.limit], len(rows) > query.limit
         items = [await self._view(row) for row in page]
         last = page[-1] if more else None
-        next_cursor = (
-            cursors.encode(
-                cursors.Position(last["created_at"], last["group_id"], last["asset_index"])
-            )
-            if last
-            else None
-        )
+        key = (last["created_at"], last["group_id"], last["asset_index"]) if last else None
+        next_cursor = cursors.encode(*key) if key else None
         return api.AssetPage(items=items, next_cursor=next_cursor)
 
     async def _view(self, row: asyncpg.Record) -> api.WorkspaceAsset:

@@ -19,7 +19,7 @@ from .nats import probe_nats
 from .process import wait_until_ready
 from .s3 import s3_client
 
-NATS_IMAGE = "nats:2.11"
+NATS_IMAGE = "nats:2.12"
 POSTGRES_IMAGE = "postgres:17"
 MINIO_IMAGE = "minio/minio:RELEASE.2025-04-22T22-12-26Z"
 
