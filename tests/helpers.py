@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
 import httpx
+from nats.js.errors import NotFoundError
 from PIL import Image
 
 from atelier.contracts import examples
 from atelier.contracts.generation import GenerationCompleted
 from atelier.contracts.storage import WORKSPACE_BUCKET
+from atelier.contracts.streams import EVENTS
+from atelier.library.projection import LibraryProjection
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.objects import ObjectStore
 from atelier.stack.platform import Platform
+from atelier.workspace.projection import WorkspaceProjection
 
 T = TypeVar("T")
 
@@ -108,3 +116,82 @@ async def seeded_assets(platform: Platform, api: httpx.AsyncClient, user_id, n: 
     """Seed a job of `n` images and wait until the workspace lists them."""
     completed = await seed_workspace(platform, user_id, n)
     return await job_assets(api, str(completed.data.job_id), n)
+
+
+async def settled(platform: Platform, timeout: float = 30.0) -> None:
+    """Wait until every reactor has drained its consumer and every projection has applied
+    the last event it reads: the platform is at rest and its tables are final."""
+    projections = {
+        "workspace": WorkspaceProjection(retention_days=7),
+        "library": LibraryProjection(),
+    }
+    events = await bus(platform)
+    pool = await asyncpg.create_pool(platform.settings().database_url, min_size=1, max_size=2)
+
+    async def at_rest() -> bool:
+        for durable in ("workspace-reactors", "library-reactors"):
+            info = await events.js.consumer_info(EVENTS.name, durable)
+            if info.num_pending or info.num_ack_pending:
+                return False
+        for schema, projection in projections.items():
+            wanted = 0
+            for subject_filter in projection.subjects:
+                with contextlib.suppress(NotFoundError):
+                    wanted = max(
+                        wanted, (await events.js.get_last_msg(EVENTS.name, subject_filter)).seq
+                    )
+            position = await pool.fetchval(
+                f"SELECT position FROM {schema}.projection_tracking WHERE projection = $1",
+                projection.name,
+            )
+            if position < wanted:
+                return False
+        return True
+
+    try:
+        await eventually(at_rest, timeout=timeout, interval=0.1)
+        await eventually(at_rest, timeout=timeout, interval=0.1)  # reactors' own outcomes
+    finally:
+        await pool.close()
+        await events.nc.close()
+
+
+async def user_rows(platform: Platform, user_id: uuid.UUID) -> dict[str, list[dict]]:
+    """Every row of the user in the three tables, in a stable order."""
+    conn = await asyncpg.connect(platform.settings().database_url)
+    try:
+        return {
+            table: [
+                dict(row)
+                for row in await conn.fetch(
+                    f"SELECT * FROM {table} WHERE user_id = $1 ORDER BY id", user_id
+                )
+            ]
+            for table in (
+                "workspace.workspace_assets",
+                "library.user_library",
+                "library.user_collections",
+            )
+        }
+    finally:
+        await conn.close()
+
+
+def rebuild(platform: Platform, service: str) -> str:
+    """Run `atelier rebuild SERVICE` against the platform, as an operator would."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atelier.stack.cli",
+            "rebuild",
+            service,
+            "--data-dir",
+            str(platform.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
