@@ -16,11 +16,12 @@ import httpx
 from nats.js.errors import NotFoundError
 from PIL import Image
 
-from atelier.contracts import examples
-from atelier.contracts.generation import GenerationCompleted
+from atelier.contracts import examples, subjects
+from atelier.contracts.generation import OUTCOMES, GenerationCompleted
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.contracts.streams import EVENTS
 from atelier.library.projection import LibraryProjection
+from atelier.runtime.aggregates import read_history
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.objects import ObjectStore
 from atelier.stack.platform import Platform
@@ -195,3 +196,27 @@ def rebuild(platform: Platform, service: str) -> str:
         check=True,
     )
     return result.stdout
+
+
+async def outcome(platform: Platform, user_id: uuid.UUID, job_id: str, timeout: float = 120):
+    """The event that ended the job (completed, failed or cancelled), once it is on the log."""
+    events = await bus(platform)
+    history = subjects.generation_history(user_id, uuid.UUID(job_id))
+
+    async def ended():
+        last = (await read_history(events, history)).last
+        return last if isinstance(last, OUTCOMES) else None
+
+    try:
+        return await eventually(ended, timeout=timeout)
+    finally:
+        await events.nc.close()
+
+
+async def count_events(platform: Platform, subject_filter: str) -> int:
+    events = await bus(platform)
+    try:
+        info = await events.js.stream_info(EVENTS.name, subjects_filter=subject_filter)
+        return sum((info.state.subjects or {}).values())
+    finally:
+        await events.nc.close()

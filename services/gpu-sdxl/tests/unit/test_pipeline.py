@@ -137,7 +137,7 @@ def test_img2img_returns_the_requested_size(sdxl: SdxlPipeline):
         on_step=lambda done, total: steps.append((done, total)),
     )
     assert [image.size for image in images] == [(96, 64), (96, 64)]
-    assert steps == [(1, 2), (2, 2)]  # strength 0.5 of 4 steps
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 4 steps run, of a schedule of 8
 
 
 def test_non_square_size(sdxl: SdxlPipeline):
@@ -152,3 +152,22 @@ def test_non_square_size(sdxl: SdxlPipeline):
         guidance_scale=5.0,
     )
     assert image.size == (64, 96)
+
+
+def test_exact_copy_runs_its_few_steps_at_a_tiny_strength(sdxl):
+    steps: list[tuple[int, int]] = []
+    images = sdxl.img2img(
+        image=Image.new("RGB", (64, 64), (200, 40, 40)),
+        strength=0.05,
+        prompt="a red square",
+        negative_prompt=None,
+        num_images=1,
+        seed=1,
+        width=64,
+        height=64,
+        steps=6,
+        guidance_scale=1.0,
+        on_step=lambda done, total: steps.append((done, total)),
+    )
+    assert len(images) == 1
+    assert steps[-1] == (6, 6)

@@ -26,6 +26,40 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+ReferenceMode = Literal["modify", "exact_copy"]
+
+#: The seed platform's img2img modes: (strength, guidance scale, steps) bounds.
+REFERENCE_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
+    "modify": {"strength": (0.35, 0.65), "guidance_scale": (4.0, 7.0), "steps": (15, 30)},
+    "exact_copy": {"strength": (0.0, 0.05), "guidance_scale": (1.0, 1.0), "steps": (6, 10)},
+}
+
+
+class ImageRef(_Frozen):
+    """An image of the user's in S3: a workspace or library asset, or an upload."""
+
+    bucket: Literal["workspace-temp", "user-library"]
+    key: str = Field(max_length=300, pattern=r"^[0-9a-f-]{36}/[A-Za-z0-9_./-]+$")
+
+    @model_validator(mode="after")
+    def _no_traversal(self) -> Self:
+        if ".." in self.key.split("/"):
+            raise ValueError("an object key may not contain '..'")
+        return self
+
+    @property
+    def owner(self) -> str:
+        return self.key.split("/", 1)[0]
+
+
+class Reference(_Frozen):
+    """img2img: start from `image`, re-noise `strength` of it."""
+
+    image: ImageRef
+    mode: ReferenceMode
+    strength: float = Field(gt=0.0, le=1.0)
+
+
 class GenerationSpec(_Frozen):
     """A fully resolved request: every default applied, every value within bounds.
 
@@ -46,6 +80,14 @@ class GenerationSpec(_Frozen):
     guidance_scale: float = Field(ge=0.0, le=20.0)
     num_frames: int | None = Field(default=None, ge=1, le=129)
     fps: int | None = Field(default=None, ge=1, le=60)
+    reference: Reference | None = Field(default=None, description="sdxl: img2img")
+    start_frame: ImageRef | None = Field(default=None, description="wan: image-to-video")
+    end_frame: ImageRef | None = Field(default=None, description="wan: first and last frame")
+
+    def images(self) -> list[ImageRef]:
+        """Every image of the user's this job reads."""
+        found = [self.reference.image if self.reference else None, self.start_frame]
+        return [image for image in [*found, self.end_frame] if image is not None]
 
     @model_validator(mode="after")
     def _fits_model(self) -> Self:
@@ -62,7 +104,26 @@ class GenerationSpec(_Frozen):
             raise ValueError("num_frames applies to video only")
         if self.seed + self.num_images - 1 > MAX_SEED:
             raise ValueError("seed + num_images - 1 must fit in 32 bits")
+        if self.reference is not None:
+            if self.model != "sdxl":
+                raise ValueError("a reference image is for sdxl; wan takes start_frame")
+            self._within_reference_bounds(self.reference)
+        if (self.start_frame or self.end_frame) and self.model != "wan":
+            raise ValueError("start_frame and end_frame are for wan")
+        if self.end_frame and not self.start_frame:
+            raise ValueError("end_frame needs a start_frame")
         return self
+
+    def _within_reference_bounds(self, reference: Reference) -> None:
+        bounds = REFERENCE_BOUNDS[reference.mode]
+        values = {
+            "strength": reference.strength,
+            "guidance_scale": self.guidance_scale,
+            "steps": self.steps,
+        }
+        for name, (low, high) in bounds.items():
+            if not low <= values[name] <= high:
+                raise ValueError(f"{reference.mode}: {name} must be within {low}–{high}")
 
 
 class GeneratedAsset(_Frozen):
@@ -132,6 +193,12 @@ class GenerationRequested(_GenerationEvent):
     type: Literal["generation.requested"] = "generation.requested"
     data: GenerationRequestedData
 
+    @model_validator(mode="after")
+    def _reads_only_the_users_images(self) -> Self:
+        if any(image.owner != str(self.user_id) for image in self.data.spec.images()):
+            raise ValueError("a job may only read images of its own user")
+        return self
+
 
 class GenerationStarted(_GenerationEvent):
     name: ClassVar[str] = "started"
@@ -153,3 +220,29 @@ class GenerationFailed(_GenerationEvent):
     name: ClassVar[str] = "failed"
     type: Literal["generation.failed"] = "generation.failed"
     data: GenerationFailedData
+
+
+class GenerationCancelRequestedData(_JobData):
+    pass
+
+
+class GenerationCancelledData(_JobData):
+    at_step: int | None = Field(default=None, ge=0, description="None: cancelled while queued")
+
+
+class GenerationCancelRequested(_GenerationEvent):
+    """The user asked to cancel: a queued job is skipped, a running one stops at a step."""
+
+    name: ClassVar[str] = "cancel_requested"
+    type: Literal["generation.cancel_requested"] = "generation.cancel_requested"
+    data: GenerationCancelRequestedData
+
+
+class GenerationCancelled(_GenerationEvent):
+    name: ClassVar[str] = "cancelled"
+    type: Literal["generation.cancelled"] = "generation.cancelled"
+    data: GenerationCancelledData
+
+
+#: The outcomes of a job: exactly one of them ends every accepted request.
+OUTCOMES = (GenerationCompleted, GenerationFailed, GenerationCancelled)

@@ -25,6 +25,7 @@ CHECK_COLLECTION = subjects.rpc(SERVICE, "check_collection")
 CREATE_COLLECTION = subjects.rpc(SERVICE, "create_collection")
 UPDATE_COLLECTION = subjects.rpc(SERVICE, "update_collection")
 DELETE_COLLECTION = subjects.rpc(SERVICE, "delete_collection")
+LOCATE_IMAGE = subjects.rpc(SERVICE, "locate_image")
 
 MAX_PAGE_SIZE = 100
 

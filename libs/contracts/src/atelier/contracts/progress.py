@@ -14,3 +14,6 @@ class StepProgress(BaseModel):
     step: int = Field(ge=0)
     total: int = Field(ge=1)
     percent: float = Field(ge=0, le=100)
+    preview_webp_base64: str | None = Field(
+        default=None, description="A small preview of the image so far, every few steps"
+    )

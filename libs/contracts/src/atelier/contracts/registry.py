@@ -11,6 +11,8 @@ from atelier.contracts import subjects
 from atelier.contracts import workspace_events as workspace
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import (
+    GenerationCancelled,
+    GenerationCancelRequested,
     GenerationCompleted,
     GenerationFailed,
     GenerationRequested,
@@ -22,6 +24,8 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     GenerationStarted,
     GenerationCompleted,
     GenerationFailed,
+    GenerationCancelRequested,
+    GenerationCancelled,
     workspace.AssetSaved,
     workspace.AssetDiscarded,
     workspace.AssetRemoved,

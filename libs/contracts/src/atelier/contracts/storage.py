@@ -24,6 +24,11 @@ def _extension(extension: str) -> str:
     return extension
 
 
+def upload(user_id: uuid.UUID, upload_id: uuid.UUID) -> str:
+    """An image a user uploaded (as a reference or a frame); stored as PNG."""
+    return f"{user_id}/uploads/{upload_id}.png"
+
+
 def workspace_copy(user_id: uuid.UUID, asset_id: uuid.UUID, extension: str) -> str:
     """A library asset copied back into the workspace."""
     return f"{user_id}/copies/{asset_id}.{_extension(extension)}"

@@ -48,6 +48,11 @@ def generation_job(user_id: uuid.UUID, model: str, job_id: uuid.UUID) -> str:
     return f"{EVENTS_ROOT}.{_token(user_id)}.generation.{_token(model)}.{_token(job_id)}.*"
 
 
+def generation_history(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
+    """Every event of one job, whatever its model (the caller may not know it)."""
+    return f"{EVENTS_ROOT}.{_token(user_id)}.generation.*.{_token(job_id)}.*"
+
+
 def generation_events(event: str = "*", model: str = "*") -> str:
     """One kind of generation event (or all) of every user, optionally for one model."""
     model_token = model if model == "*" else _token(model)

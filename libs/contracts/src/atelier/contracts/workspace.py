@@ -19,6 +19,7 @@ LIST_ASSETS = subjects.rpc(SERVICE, "list_assets")
 SAVE_ASSET = subjects.rpc(SERVICE, "save_asset")
 DISCARD_ASSET = subjects.rpc(SERVICE, "discard_asset")
 CLEAR = subjects.rpc(SERVICE, "clear")
+LOCATE_IMAGE = subjects.rpc(SERVICE, "locate_image")
 
 MAX_PAGE_SIZE = 100
 
@@ -109,3 +110,9 @@ class Clear(_Request):
 class Cleared(BaseModel):
     saved: int = Field(description="Assets saved to the library on the way out")
     removed: int = Field(description="Assets that left the workspace")
+
+
+class LocateImage(_Request):
+    """Where an image asset of the user is, for a job to read it (404 if not theirs)."""
+
+    asset_id: uuid.UUID

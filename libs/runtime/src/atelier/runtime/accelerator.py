@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image
+
 if TYPE_CHECKING:
     import torch
 
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 StepCallback = Callable[[int, int], None]
 #: Polled after each denoising step; True asks the generation to stop.
 StopCheck = Callable[[], bool]
+#: `on_preview(step, image)`: a small picture of the result so far.
+PreviewCallback = Callable[[int, Image.Image], None]
 
 _DTYPES = ("float32", "float16", "bfloat16")
 
@@ -91,10 +95,41 @@ def module_memory_bytes(*pipelines: Any) -> int:
     return total
 
 
+#: Linear map from SDXL's 4 latent channels to RGB: a preview without running the VAE.
+_SDXL_LATENT_RGB = (
+    (0.3651, 0.4232, 0.4341),
+    (-0.2533, -0.0042, 0.1068),
+    (0.1076, 0.1111, -0.0362),
+    (-0.3165, -0.2492, -0.2188),
+)
+
+
+def latent_preview(latents: Any, max_side: int = 64) -> Image.Image:
+    """A rough RGB picture of the first item of a batch of latents (4-channel SDXL latents
+    through SDXL's linear factors; other latents through their first three channels; a
+    video's middle frame)."""
+    import torch
+
+    latent = latents[0].detach().float().cpu()
+    if latent.ndim == 4:  # (channels, frames, height, width)
+        latent = latent[:, latent.shape[1] // 2]
+    if latent.shape[0] == 4:
+        rgb = torch.einsum("chw,cr->rhw", latent, torch.tensor(_SDXL_LATENT_RGB))
+    else:
+        rgb = latent[:3]
+    rgb = (rgb - rgb.amin()) / (rgb.amax() - rgb.amin() + 1e-6)
+    pixels = (rgb.permute(1, 2, 0).numpy() * 255).astype("uint8")
+    image = Image.fromarray(pixels)
+    image.thumbnail((max_side, max_side))
+    return image
+
+
 def step_callback(
     total_steps: int,
     on_step: StepCallback | None = None,
     should_stop: StopCheck | None = None,
+    on_preview: PreviewCallback | None = None,
+    preview_every: int = 5,
 ) -> Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]:
     """A diffusers `callback_on_step_end` that reports progress and honours stop requests.
 
@@ -102,7 +137,8 @@ def step_callback(
     denoising steps the pipeline actually runs (`pipe._num_timesteps`, fewer than asked for
     with img2img strength < 1). When `should_stop()` is true it sets diffusers' interrupt flag
     (`pipe._interrupt = True`) and raises `GenerationInterrupted` at once, so no partial
-    result is decoded by the VAE.
+    result is decoded by the VAE. Every `preview_every` steps (and at the last) it passes
+    `on_preview(step, image)` a small picture made from the latents.
     """
 
     def callback(pipe: Any, step_index: int, timestep: Any, kwargs: dict[str, Any]):
@@ -110,6 +146,9 @@ def step_callback(
         done = step_index + 1
         if on_step is not None:
             on_step(done, total)
+        wants_preview = done % preview_every == 0 or done == total
+        if on_preview is not None and wants_preview and "latents" in kwargs:
+            on_preview(done, latent_preview(kwargs["latents"]))
         if should_stop is not None and should_stop():
             pipe._interrupt = True
             raise GenerationInterrupted(done, total)

@@ -153,9 +153,10 @@ class ProjectionRunner:
         try:
             while not stop.is_set():
                 try:
-                    yield await sub.fetch(self.batch_size, timeout=self.idle_wait)
-                except nats.errors.TimeoutError:
-                    yield []
+                    batch = await sub.fetch(self.batch_size, timeout=self.idle_wait)
+                except TimeoutError:  # nats-py raises its own or asyncio's: both are idle
+                    batch = []
+                yield batch
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()

@@ -1,30 +1,37 @@
 """The generation worker every GPU service runs; only the renderer differs per model.
 
-One job at a time per process: the model owns the accelerator. Replicas compete on
-one durable pull consumer filtered to their model. Object keys and message ids are
-deterministic, so a job redelivered after a crash is completed exactly once.
+One job at a time per process: the model owns the accelerator. Replicas compete on one
+durable pull consumer filtered to their model. Object keys and message ids are
+deterministic, and a job whose outcome is already on the log is not run again, so a job
+redelivered after a crash is completed exactly once.
+
+Every accepted job ends in exactly one outcome: `generation.completed`, `.failed` (a bad
+request at once; a transient error after `max_attempts`) or `.cancelled`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import base64
+import io
 import logging
-import os
-import socket
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
-from pydantic import Field
+from PIL import Image, UnidentifiedImageError
 
 from atelier.contracts import storage, subjects
 from atelier.contracts.generation import (
+    OUTCOMES,
     AssetType,
     GeneratedAsset,
+    GenerationCancelled,
+    GenerationCancelledData,
     GenerationCompleted,
     GenerationCompletedData,
     GenerationFailed,
@@ -33,16 +40,14 @@ from atelier.contracts.generation import (
     GenerationSpec,
     GenerationStarted,
     GenerationStartedData,
+    ImageRef,
 )
 from atelier.contracts.progress import StepProgress
 from atelier.contracts.streams import EVENTS
-from atelier.runtime.bus import EventBus, connect
-from atelier.runtime.consumer import Delivery, Reject, Retry, WorkConsumer, ensure_consumer
-from atelier.runtime.health import consumer_check, nats_check, s3_check, serve_health
-from atelier.runtime.lifecycle import run_service
-from atelier.runtime.logs import configure_logging
+from atelier.runtime.accelerator import GenerationInterrupted
+from atelier.runtime.bus import EventBus
+from atelier.runtime.consumer import Delivery, Reject, Retry
 from atelier.runtime.objects import ObjectStore
-from atelier.runtime.settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,15 @@ class RenderedFile:
     duration_seconds: float | None = None
 
 
-StepCallback = Callable[[int, int], None]
+@dataclass(frozen=True)
+class RenderJob:
+    """What a renderer gets: the spec, its input images decoded, and the step hooks."""
+
+    spec: GenerationSpec
+    images: Mapping[ImageRef, Image.Image]
+    on_step: Callable[[int, int], None]
+    on_preview: Callable[[int, Image.Image], None]
+    should_stop: Callable[[], bool]
 
 
 class LoadedPipeline(Protocol):
@@ -75,12 +88,12 @@ class LoadedPipeline(Protocol):
 
 
 class Renderer(Protocol):
-    """Turns a spec into files. Runs in a worker thread: it may block on the model."""
+    """Turns a job into files. Runs in a worker thread: it may block on the model."""
 
     model: str
     pipeline: LoadedPipeline
 
-    def render(self, spec: GenerationSpec, on_step: StepCallback) -> list[RenderedFile]: ...
+    def render(self, job: RenderJob) -> list[RenderedFile]: ...
 
 
 def consumer_config(model: str, *, ack_wait: float = 60.0) -> ConsumerConfig:
@@ -111,32 +124,54 @@ class GenerationWorker:
         self.worker_id = worker_id
         self.max_attempts = max_attempts
         self.source = f"gpu-{renderer.model}"
+        #: Jobs whose cancellation was seen on the bus while they may be running.
+        self.cancelled: set[uuid.UUID] = set()
+
+    async def watch_cancellations(self) -> None:
+        """Learn of cancel requests as they are appended (core NATS sees JetStream traffic)."""
+
+        async def on_cancel(msg) -> None:
+            self.cancelled.add(uuid.UUID(msg.subject.split(".")[-2]))
+
+        subject = subjects.generation_events("cancel_requested", model=self.renderer.model)
+        await self.bus.nc.subscribe(subject, cb=on_cancel)
 
     async def handle(self, delivery: Delivery) -> None:
         request = delivery.event
         if not isinstance(request, GenerationRequested):
             raise Reject(f"not a generation request: {request.type}")
-        if await self._already_finished(request):
-            log.info("job already finished; acknowledging", extra={"job": request.data.job_id})
+        job_id = request.data.job_id
+        if await self._on_log(request, *(outcome.name for outcome in OUTCOMES)):
+            log.info("job already has its outcome; acknowledging", extra={"job": str(job_id)})
+            return
+        if job_id in self.cancelled or await self._on_log(request, "cancel_requested"):
+            await self._cancelled(request, at_step=None)
             return
         if delivery.attempt > self.max_attempts:
             await self._fail(request, "retries_exhausted", f"gave up after {self.max_attempts}")
+            return
+        try:
+            images = await self._load_images(request.data.spec)
+        except BadRequest as error:
+            await self._fail(request, "bad_request", str(error))
             return
         await self._publish(
             GenerationStarted,
             request,
             GenerationStartedData(
-                job_id=request.data.job_id,
+                job_id=job_id,
                 model=request.data.model,
                 worker_id=self.worker_id,
                 attempt=delivery.attempt,
             ),
         )
         started = time.perf_counter()
+        job = self._job(request, images)
         try:
-            files = await asyncio.to_thread(
-                self.renderer.render, request.data.spec, self._progress_reporter(request)
-            )
+            files = await asyncio.to_thread(self.renderer.render, job)
+        except GenerationInterrupted as stopped:
+            await self._cancelled(request, at_step=stopped.steps_done)
+            return
         except BadRequest as error:
             await self._fail(request, "bad_request", str(error))
             return
@@ -151,7 +186,7 @@ class GenerationWorker:
             GenerationCompleted,
             request,
             GenerationCompletedData(
-                job_id=request.data.job_id,
+                job_id=job_id,
                 model=request.data.model,
                 spec=request.data.spec,
                 assets=assets,
@@ -159,6 +194,19 @@ class GenerationWorker:
                 inference_seconds=round(time.perf_counter() - started, 3),
             ),
         )
+
+    async def _load_images(self, spec: GenerationSpec) -> dict[ImageRef, Image.Image]:
+        images = {}
+        for ref in spec.images():
+            if not await self.objects.exists(ref.bucket, ref.key):
+                raise BadRequest(f"the image {ref.key} is not there (deleted or expired?)")
+            data = await self.objects.get(ref.bucket, ref.key)
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    images[ref] = image.convert("RGB")
+            except (UnidentifiedImageError, OSError) as error:
+                raise BadRequest(f"{ref.key} is not an image this service can read") from error
+        return images
 
     async def _store(self, request: GenerationRequested, file: RenderedFile) -> GeneratedAsset:
         user, job = request.user_id, request.data.job_id
@@ -181,11 +229,11 @@ class GenerationWorker:
             seed=file.seed,
         )
 
-    async def _already_finished(self, request: GenerationRequested) -> bool:
-        """A redelivered job whose outcome is already on the log is not run again."""
-        for outcome in ("completed", "failed"):
+    async def _on_log(self, request: GenerationRequested, *names: str) -> bool:
+        """Whether one of these events of the job is on the log already."""
+        for name in names:
             subject = subjects.generation(
-                request.user_id, request.data.model, request.data.job_id, outcome
+                request.user_id, request.data.model, request.data.job_id, name
             )
             try:
                 await self.bus.js.get_last_msg(EVENTS.name, subject)
@@ -193,6 +241,13 @@ class GenerationWorker:
                 continue
             return True
         return False
+
+    async def _cancelled(self, request: GenerationRequested, at_step: int | None) -> None:
+        self.cancelled.discard(request.data.job_id)
+        data = GenerationCancelledData(
+            job_id=request.data.job_id, model=request.data.model, at_step=at_step
+        )
+        await self._publish(GenerationCancelled, request, data)
 
     async def _fail(self, request: GenerationRequested, code: str, reason: str) -> None:
         data = GenerationFailedData(
@@ -206,81 +261,38 @@ class GenerationWorker:
         )
         await self.bus.publish(event)
 
-    def _progress_reporter(self, request: GenerationRequested) -> StepCallback:
-        """A callback for the render thread that publishes step progress on core NATS."""
+    def _job(self, request: GenerationRequested, images) -> RenderJob:
+        """The render job, with hooks the render thread calls: progress (and previews)
+        go out on core NATS; a cancellation seen on the bus stops it at the next step."""
         loop = asyncio.get_running_loop()
-        subject = subjects.progress(request.user_id, request.data.job_id)
+        job_id = request.data.job_id
+        subject = subjects.progress(request.user_id, job_id)
+        last_total = [request.data.spec.steps]
 
-        def on_step(step: int, total: int) -> None:
+        def send(step: int, total: int, preview: str | None = None) -> None:
             progress = StepProgress(
-                job_id=request.data.job_id,
+                job_id=job_id,
                 step=step,
                 total=total,
                 percent=round(100.0 * step / total, 1),
+                preview_webp_base64=preview,
             )
             payload = progress.model_dump_json().encode()
             asyncio.run_coroutine_threadsafe(self.bus.nc.publish(subject, payload), loop)
 
-        return on_step
+        def on_step(step: int, total: int) -> None:
+            last_total[0] = total
+            send(step, total)
 
+        def on_preview(step: int, image: Image.Image) -> None:
+            out = io.BytesIO()
+            image.save(out, format="WEBP", quality=60)
+            send(step, last_total[0], base64.b64encode(out.getvalue()).decode())
 
-def main(service: str, settings: WorkerSettings, load: Callable[[], Renderer]) -> None:
-    """Entry point of a GPU service: load the model once, then consume until SIGTERM."""
-    configure_logging(service, settings.log_level)  # before loading: the load logs
-    renderer = load()
-    log.info(
-        "pipeline loaded",
-        extra={
-            "model": settings.model,
-            "device": renderer.pipeline.device,
-            "dtype": str(renderer.pipeline.dtype),
-            "memory_mib": round(renderer.pipeline.memory_bytes / 2**20, 1),
-        },
-    )
-    run_service(service, settings, lambda stop: serve(settings, renderer, stop))
-
-
-async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Event) -> None:
-    """Composition root shared by the GPU services: connect, bind, consume until stopped."""
-    async with contextlib.AsyncExitStack() as stack:
-        nc = await connect(settings.nats_url, name=f"gpu-{renderer.model}{settings.instance_id}")
-        stack.push_async_callback(nc.drain)
-        objects = await stack.enter_async_context(ObjectStore(settings))
-        config = consumer_config(renderer.model, ack_wait=settings.ack_wait_seconds)
-        await ensure_consumer(nc.jetstream(), EVENTS.name, config)
-        worker = GenerationWorker(
-            bus=EventBus(nc),
-            objects=objects,
-            renderer=renderer,
-            worker_id=settings.instance_id or f"{socket.gethostname()}:{os.getpid()}",
-            max_attempts=settings.max_attempts,
+        return RenderJob(
+            spec=request.data.spec,
+            images=images,
+            on_step=on_step,
+            on_preview=on_preview,
+            should_stop=lambda: job_id in self.cancelled,
         )
-        consumer = WorkConsumer(
-            js=nc.jetstream(),
-            stream=EVENTS.name,
-            durable=config.durable_name,
-            handle=worker.handle,
-            heartbeat_seconds=settings.ack_wait_seconds / 4,
-        )
-        await serve_health(
-            settings,
-            {
-                "nats": nats_check(nc),
-                "s3": s3_check(objects, storage.WORKSPACE_BUCKET),
-                "consumer": consumer_check(nc.jetstream(), EVENTS.name, config.durable_name),
-            },
-            stack,
-        )
-        log.info("worker ready", extra={"model": renderer.model, "consumer": config.durable_name})
-        await consumer.run(stop)
-
-
-class WorkerSettings(RuntimeSettings):
-    """Settings every GPU service shares; each adds its model's."""
-
-    #: Where the model is: a local directory or a hub id, loaded with from_pretrained.
-    model: str
-    device: str = "auto"
-    dtype: str = "auto"
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    ack_wait_seconds: float = Field(default=60.0, ge=4.0)

@@ -52,8 +52,13 @@ TINY_MODEL_DEFAULTS = {
     "WAN_DEFAULT_HEIGHT": "64",
     "WAN_DEFAULT_FRAMES": "9",
 }
-#: The models each GPU service loads: (variable, package building its tiny stand-in).
-MODELS = (("SDXL_MODEL", "gpu_sdxl"), ("WAN_MODEL", "gpu_wan"))
+#: The models the GPU services load, and the command that builds each one's tiny,
+#: randomly initialised stand-in of the real architecture when none is configured.
+TINY_MODELS = {
+    "SDXL_MODEL": ("tiny-sdxl", ["atelier.gpu_sdxl.tiny_model"]),
+    "WAN_MODEL": ("tiny-wan", ["atelier.gpu_wan.tiny_model"]),
+    "WAN_I2V_MODEL": ("tiny-wan-i2v", ["atelier.gpu_wan.tiny_model", "--kind", "i2v"]),
+}
 
 
 class Platform:
@@ -140,9 +145,9 @@ class Platform:
             "DIFFUSERS_VERBOSITY": "error",
             **self.service_env,
         }
-        for variable, package in MODELS:
-            env[variable] = self.env.get(variable) or str(self._tiny_model(package))
-        if not any(self.env.get(variable) for variable, _ in MODELS):
+        for variable, (name, command) in TINY_MODELS.items():
+            env[variable] = self.env.get(variable) or str(self._tiny_model(name, command))
+        if not any(self.env.get(variable) for variable in TINY_MODELS):
             env |= TINY_MODEL_DEFAULTS
         return env
 
@@ -152,12 +157,15 @@ class Platform:
         path.write_text("".join(f"{key}={value}\n" for key, value in sorted(env.items())))
         path.chmod(0o600)
 
-    def _tiny_model(self, package: str) -> Path:
+    def _tiny_model(self, name: str, command: list[str]) -> Path:
         """Build a tiny random pipeline of the real architecture once (no hub here)."""
-        target = self.data_dir / "models" / f"tiny-{package.removeprefix('gpu_')}"
+        target = self.data_dir / "models" / name
         if not (target / "model_index.json").exists():
+            module, *options = command
             subprocess.run(
-                [sys.executable, "-m", f"atelier.{package}.tiny_model", str(target)], check=True
+                [sys.executable, "-m", module, str(target), *options],
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
         return target
 

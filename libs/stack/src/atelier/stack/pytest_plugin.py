@@ -33,8 +33,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
 @pytest.fixture(scope="session")
 def platform(servers: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     data_dir = tmp_path_factory.mktemp("platform")
-    # Sweep expired assets every second, so expiry is observable within a test.
-    fast = {"SWEEP_INTERVAL_SECONDS": "1"}
+    # Sweep expired assets every second, and redeliver a dead worker's job after 6 s,
+    # so expiry and crash recovery are observable within a test.
+    fast = {"SWEEP_INTERVAL_SECONDS": "1", "ACK_WAIT_SECONDS": "6"}
     with Platform(data_dir, os.environ, endpoints=servers, service_env=fast) as running:
         yield running
 

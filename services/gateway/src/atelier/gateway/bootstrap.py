@@ -13,6 +13,7 @@ from atelier.gateway.auth import Authenticator
 from atelier.gateway.config import GatewaySettings
 from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
+from atelier.runtime.objects import ObjectStore
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -23,6 +24,8 @@ class Gateway:
     nc: NatsClient
     bus: EventBus
     auth: Authenticator
+    #: For uploads only: everything else in S3 belongs to the workspace and library.
+    objects: ObjectStore
 
     async def call(self, subject: str, request: BaseModel, response_model: type[R]) -> R:
         """Ask the service that owns the data; its refusals become problem+json."""
@@ -33,11 +36,13 @@ class Gateway:
 async def gateway(settings: GatewaySettings):
     nc = await connect(settings.nats_url, name=f"gateway{settings.instance_id}")
     try:
-        yield Gateway(
-            settings=settings,
-            nc=nc,
-            bus=EventBus(nc),
-            auth=Authenticator(settings.jwt_secret.get_secret_value(), settings.jwt_audience),
-        )
+        async with ObjectStore(settings) as objects:
+            yield Gateway(
+                settings=settings,
+                nc=nc,
+                bus=EventBus(nc),
+                auth=Authenticator(settings.jwt_secret.get_secret_value(), settings.jwt_audience),
+                objects=objects,
+            )
     finally:
         await nc.drain()

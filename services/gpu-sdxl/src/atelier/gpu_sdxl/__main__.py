@@ -3,14 +3,20 @@
 from atelier.gpu_sdxl.config import SdxlSettings
 from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.gpu_sdxl.renderer import SdxlRenderer
-from atelier.runtime import worker
+from atelier.runtime import worker_main
 
 if __name__ == "__main__":
     settings = SdxlSettings()
-    worker.main(
+    worker_main.main(
         "gpu-sdxl",
         settings,
         lambda: SdxlRenderer(
-            SdxlPipeline.load(settings.model, device=settings.device, dtype=settings.dtype)
+            SdxlPipeline.load(
+                settings.model,
+                device=settings.device,
+                dtype=settings.dtype,
+                compile_unet=settings.torch_compile,
+                channels_last=settings.channels_last,
+            )
         ),
     )

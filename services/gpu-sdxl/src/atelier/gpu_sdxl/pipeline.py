@@ -7,6 +7,7 @@ model of `atelier.gpu_sdxl.tiny_model` in tests).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from PIL import Image, ImageOps
 
 from atelier.runtime.accelerator import (
     GenerationInterrupted,
+    PreviewCallback,
     choose_device,
     choose_dtype,
     module_memory_bytes,
@@ -50,7 +52,15 @@ class SdxlPipeline:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model: str, device: str = "auto", dtype: str = "auto") -> SdxlPipeline:
+    def load(
+        cls,
+        model: str,
+        device: str = "auto",
+        dtype: str = "auto",
+        *,
+        compile_unet: bool = False,
+        channels_last: bool = False,
+    ) -> SdxlPipeline:
         import torch
         from diffusers import StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
 
@@ -64,6 +74,11 @@ class SdxlPipeline:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             text2img.unet.set_attn_processor(AttnProcessor2_0())  # SDPA (flash/mem-efficient)
+        if channels_last:
+            text2img.unet.to(memory_format=torch.channels_last)
+            text2img.vae.to(memory_format=torch.channels_last)
+        if compile_unet:
+            text2img.unet = torch.compile(text2img.unet, mode="max-autotune", fullgraph=True)
         text2img.set_progress_bar_config(disable=True)
         img2img = StableDiffusionXLImg2ImgPipeline.from_pipe(text2img)
         img2img.set_progress_bar_config(disable=True)
@@ -88,6 +103,7 @@ class SdxlPipeline:
         guidance_scale: float,
         on_step: Callable[[int, int], None] | None,
         should_stop: Callable[[], bool] | None,
+        on_preview: PreviewCallback | None,
         **extra: Any,
     ) -> list[Image.Image]:
         if num_images < 1:
@@ -101,7 +117,7 @@ class SdxlPipeline:
             "guidance_scale": guidance_scale,
             "generator": self._generators(seed, num_images),
             "output_type": "pil",
-            "callback_on_step_end": step_callback(steps, on_step, should_stop),
+            "callback_on_step_end": step_callback(steps, on_step, should_stop, on_preview),
             **extra,
         }
         with self._lock:
@@ -121,6 +137,7 @@ class SdxlPipeline:
         guidance_scale: float,
         on_step: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        on_preview: PreviewCallback | None = None,
     ) -> list[Image.Image]:
         """`num_images` images in one batched call; image i is what seed + i gives alone.
 
@@ -136,6 +153,7 @@ class SdxlPipeline:
             guidance_scale=guidance_scale,
             on_step=on_step,
             should_stop=should_stop,
+            on_preview=on_preview,
             width=width,
             height=height,
         )
@@ -155,10 +173,15 @@ class SdxlPipeline:
         guidance_scale: float,
         on_step: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        on_preview: PreviewCallback | None = None,
     ) -> list[Image.Image]:
         """Like `generate`, starting from `image` (scaled and centre-cropped to width x height);
-        `strength` in (0, 1] is how much of it is re-noised, so about steps * strength steps
-        run (`on_step` reports that actual total)."""
+        `strength` in (0, 1] is how much of it is re-noised.
+
+        `steps` is the number of denoising steps that run, as the seed platform's presets
+        mean it (exact_copy: 6–10 steps at strength ≤ 0.05): the schedule is stretched to
+        steps / strength so that its last `steps` steps are the ones run.
+        """
         if not 0.0 < strength <= 1.0:
             raise ValueError("strength must be in (0, 1]")
         source = ImageOps.fit(image.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
@@ -168,10 +191,11 @@ class SdxlPipeline:
             negative_prompt=negative_prompt,
             num_images=num_images,
             seed=seed,
-            steps=steps,
+            steps=math.ceil(steps / strength - 1e-9),
             guidance_scale=guidance_scale,
             on_step=on_step,
             should_stop=should_stop,
+            on_preview=on_preview,
             image=source,
             strength=strength,
         )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from atelier.contracts.generation import GenerationSpec
 from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.runtime.media import encode_png, webp_thumbnail
-from atelier.runtime.worker import RenderedFile, StepCallback
+from atelier.runtime.worker import RenderedFile, RenderJob
 
 
 class SdxlRenderer:
@@ -14,18 +13,28 @@ class SdxlRenderer:
     def __init__(self, pipeline: SdxlPipeline) -> None:
         self.pipeline = pipeline
 
-    def render(self, spec: GenerationSpec, on_step: StepCallback) -> list[RenderedFile]:
-        images = self.pipeline.generate(
-            prompt=spec.prompt,
-            negative_prompt=spec.negative_prompt,
-            num_images=spec.num_images,
-            seed=spec.seed,
-            width=spec.width,
-            height=spec.height,
-            steps=spec.steps,
-            guidance_scale=spec.guidance_scale,
-            on_step=on_step,
-        )
+    def render(self, job: RenderJob) -> list[RenderedFile]:
+        spec = job.spec
+        arguments = {
+            "prompt": spec.prompt,
+            "negative_prompt": spec.negative_prompt,
+            "num_images": spec.num_images,
+            "seed": spec.seed,
+            "width": spec.width,
+            "height": spec.height,
+            "steps": spec.steps,
+            "guidance_scale": spec.guidance_scale,
+            "on_step": job.on_step,
+            "on_preview": job.on_preview,
+            "should_stop": job.should_stop,
+        }
+        if spec.reference is None:
+            images = self.pipeline.generate(**arguments)
+        else:
+            reference = job.images[spec.reference.image]
+            images = self.pipeline.img2img(
+                image=reference, strength=spec.reference.strength, **arguments
+            )
         files = []
         for index, image in enumerate(images):
             seed = spec.seed + index

@@ -3,14 +3,20 @@
 from atelier.gpu_wan.config import WanSettings
 from atelier.gpu_wan.pipeline import WanPipelines
 from atelier.gpu_wan.renderer import WanRenderer
-from atelier.runtime import worker
+from atelier.runtime import worker_main
 
 if __name__ == "__main__":
     settings = WanSettings()
-    worker.main(
+    worker_main.main(
         "gpu-wan",
         settings,
         lambda: WanRenderer(
-            WanPipelines.load(settings.model, device=settings.device, dtype=settings.dtype)
+            WanPipelines.load(
+                settings.model,
+                settings.i2v_model,
+                device=settings.device,
+                dtype=settings.dtype,
+                compile_transformer=settings.torch_compile,
+            )
         ),
     )

@@ -24,6 +24,7 @@ from PIL import Image, ImageOps
 
 from atelier.runtime.accelerator import (
     GenerationInterrupted,
+    PreviewCallback,
     choose_device,
     choose_dtype,
     module_memory_bytes,
@@ -102,6 +103,7 @@ class WanPipelines:
         dtype: str = "auto",
         *,
         share_encoders: bool = True,
+        compile_transformer: bool = False,
     ) -> WanPipelines:
         """Load the pipelines. With `share_encoders`, the i2v pipeline reuses the t2v text
         encoder and VAE where their configs are equal (as in all Wan 2.1/2.2-A14B releases)
@@ -121,6 +123,8 @@ class WanPipelines:
 
         t2v = WanPipeline.from_pretrained(str(t2v_model), dtype=dtypes)
         t2v.to(chosen_device)
+        if compile_transformer:
+            t2v.transformer = torch.compile(t2v.transformer, fullgraph=True)
         t2v.set_progress_bar_config(disable=True)
         i2v = None
         if i2v_model is not None:
@@ -181,6 +185,7 @@ class WanPipelines:
         guidance_scale: float,
         on_step: Callable[[int, int], None] | None,
         should_stop: Callable[[], bool] | None,
+        on_preview: PreviewCallback | None,
         **extra: Any,
     ) -> list[Image.Image]:
         import torch
@@ -199,7 +204,7 @@ class WanPipelines:
             # A CPU generator gives the same initial noise for a seed on every device.
             "generator": torch.Generator(device="cpu").manual_seed(seed),
             "output_type": "pil",
-            "callback_on_step_end": step_callback(steps, on_step, should_stop),
+            "callback_on_step_end": step_callback(steps, on_step, should_stop, on_preview),
             **extra,
         }
         with self._lock:
@@ -219,6 +224,7 @@ class WanPipelines:
         guidance_scale: float,
         on_step: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        on_preview: PreviewCallback | None = None,
     ) -> list[Image.Image]:
         """The frames of one video. num_frames must be 4k + 1, width and height multiples of
         16. Raises `GenerationInterrupted` when `should_stop()` turns true after a step."""
@@ -234,6 +240,7 @@ class WanPipelines:
             guidance_scale=guidance_scale,
             on_step=on_step,
             should_stop=should_stop,
+            on_preview=on_preview,
         )
 
     def image_to_video(
@@ -251,6 +258,7 @@ class WanPipelines:
         guidance_scale: float,
         on_step: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        on_preview: PreviewCallback | None = None,
     ) -> list[Image.Image]:
         """The frames of one video starting at `image` (and ending at `last_image`, where the
         checkpoint supports it: see `supports_last_frame`). Both images are scaled and
@@ -279,5 +287,6 @@ class WanPipelines:
             guidance_scale=guidance_scale,
             on_step=on_step,
             should_stop=should_stop,
+            on_preview=on_preview,
             **extra,
         )

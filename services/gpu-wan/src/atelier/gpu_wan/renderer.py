@@ -1,11 +1,11 @@
-"""Wan jobs into files: H.264 MP4 videos (or one-frame PNGs) with WebP thumbnails."""
+"""Wan jobs into files: H.264 MP4 videos (or one-frame PNGs) with WebP thumbnails,
+from text alone, from a start frame, or from a first and a last frame."""
 
 from __future__ import annotations
 
-from atelier.contracts.generation import GenerationSpec
 from atelier.gpu_wan.pipeline import WanPipelines
 from atelier.runtime.media import encode_mp4, encode_png, webp_thumbnail
-from atelier.runtime.worker import RenderedFile, StepCallback
+from atelier.runtime.worker import BadRequest, RenderedFile, RenderJob
 
 
 class WanRenderer:
@@ -14,23 +14,39 @@ class WanRenderer:
     def __init__(self, pipeline: WanPipelines) -> None:
         self.pipeline = pipeline
 
-    def render(self, spec: GenerationSpec, on_step: StepCallback) -> list[RenderedFile]:
-        return [self._render_one(spec, index, on_step) for index in range(spec.num_images)]
+    def render(self, job: RenderJob) -> list[RenderedFile]:
+        spec = job.spec
+        if spec.start_frame and not self.pipeline.supports_image_to_video:
+            raise BadRequest("this service has no image-to-video model (WAN_I2V_MODEL)")
+        if spec.end_frame and not self.pipeline.supports_last_frame:
+            raise BadRequest("this image-to-video model cannot take a last frame")
+        if spec.start_frame and not spec.end_frame and self.pipeline.requires_last_frame:
+            raise BadRequest("this first-and-last-frame model needs an end_frame")
+        return [self._render_one(job, index) for index in range(spec.num_images)]
 
-    def _render_one(self, spec: GenerationSpec, index: int, on_step: StepCallback) -> RenderedFile:
-        seed = spec.seed + index
+    def _render_one(self, job: RenderJob, index: int) -> RenderedFile:
+        spec, seed = job.spec, job.spec.seed + index
         video = spec.mode == "video"
-        frames = self.pipeline.text_to_video(
-            prompt=spec.prompt,
-            negative_prompt=spec.negative_prompt,
-            num_frames=spec.num_frames if video else 1,
-            seed=seed,
-            width=spec.width,
-            height=spec.height,
-            steps=spec.steps,
-            guidance_scale=spec.guidance_scale,
-            on_step=on_step,
-        )
+        arguments = {
+            "prompt": spec.prompt,
+            "negative_prompt": spec.negative_prompt,
+            "num_frames": spec.num_frames if video else 1,
+            "seed": seed,
+            "width": spec.width,
+            "height": spec.height,
+            "steps": spec.steps,
+            "guidance_scale": spec.guidance_scale,
+            "on_step": job.on_step,
+            "on_preview": job.on_preview,
+            "should_stop": job.should_stop,
+        }
+        if spec.start_frame:
+            last = job.images[spec.end_frame] if spec.end_frame else None
+            frames = self.pipeline.image_to_video(
+                image=job.images[spec.start_frame], last_image=last, **arguments
+            )
+        else:
+            frames = self.pipeline.text_to_video(**arguments)
         middle = frames[len(frames) // 2]
         common = {
             "index": index,

@@ -217,15 +217,17 @@ def _clip_image_encoder(seed: int) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build the tiny offline Wan pipelines.")
-    parser.add_argument("path", type=Path, help="folder for the text-to-video pipeline")
-    parser.add_argument("--i2v", type=Path, help="folder for the image-to-video pipeline")
-    parser.add_argument("--i2v-variant", choices=("wan2.1", "wan2.2"), default="wan2.1")
+    parser = argparse.ArgumentParser(description="Build a tiny offline Wan pipeline.")
+    parser.add_argument("path", type=Path, help="folder to save the pipeline into")
+    parser.add_argument("--kind", choices=("t2v", "i2v"), default="t2v")
+    parser.add_argument("--variant", choices=("wan2.1", "wan2.2"), default="wan2.2",
+                        help="i2v only: wan2.2 takes an optional last frame")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(build_tiny_wan(args.path, seed=args.seed))
-    if args.i2v is not None:
-        print(build_tiny_wan_i2v(args.i2v, seed=args.seed, variant=args.i2v_variant))
+    if args.kind == "t2v":
+        print(build_tiny_wan(args.path, seed=args.seed))
+    else:
+        print(build_tiny_wan_i2v(args.path, seed=args.seed, variant=args.variant))
 
 
 if __name__ == "__main__":

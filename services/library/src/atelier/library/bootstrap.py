@@ -38,6 +38,7 @@ async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
             (api.UPDATE_ASSET, api.UpdateAsset, commands.update_asset),
             (api.DELETE_ASSET, api.AssetRef, commands.delete_asset),
             (api.COPY_TO_WORKSPACE, api.AssetRef, commands.copy_to_workspace),
+            (api.LOCATE_IMAGE, api.AssetRef, queries.locate_image),
             (api.LIST_COLLECTIONS, api.ListCollections, queries.list_collections),
             (api.CHECK_COLLECTION, api.CollectionRef, commands.check_collection),
             (api.CREATE_COLLECTION, api.CreateCollection, commands.create_collection),

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from atelier.contracts import library as api
+from atelier.contracts.generation import ImageRef
 from atelier.contracts.storage import LIBRARY_BUCKET
 from atelier.library.config import LibrarySettings
 from atelier.library.repository import LibraryRepository
@@ -51,3 +52,9 @@ class LibraryQueries:
     async def list_collections(self, query: api.ListCollections) -> api.Collections:
         rows = await self.repository.collections(query.user_id)
         return api.Collections(items=[api.Collection(**row) for row in rows])
+
+    async def locate_image(self, query: api.AssetRef) -> ImageRef:
+        row = await self.repository.asset(query.user_id, query.library_asset_id)
+        if row is None or row["asset_type"] != "image":
+            raise RpcError(404, "Not Found", "no such image in your library")
+        return ImageRef(bucket=LIBRARY_BUCKET, key=row["storage_key"])

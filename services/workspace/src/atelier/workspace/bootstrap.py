@@ -39,6 +39,7 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
             (api.SAVE_ASSET, api.SaveAsset, commands.save),
             (api.DISCARD_ASSET, api.DiscardAsset, commands.discard),
             (api.CLEAR, api.Clear, commands.clear),
+            (api.LOCATE_IMAGE, api.LocateImage, queries.locate_image),
         ]
         await serve_routes(res.nc, routes, queue=api.SERVICE)
         files = await reactor(

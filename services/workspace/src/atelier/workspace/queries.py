@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from atelier.contracts import workspace as api
+from atelier.contracts.generation import ImageRef
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.runtime import cursors
 from atelier.runtime.objects import ObjectStore
@@ -58,3 +59,14 @@ class WorkspaceQueries:
                 WORKSPACE_BUCKET, row["thumbnail_key"], self.settings.thumbnail_url_seconds
             ),
         )
+
+    async def locate_image(self, query: api.LocateImage) -> ImageRef:
+        row = await self.pool.fetchrow(
+            "SELECT storage_key FROM workspace_assets "
+            "WHERE id = $1 AND user_id = $2 AND asset_type = 'image' AND expires_at > now()",
+            query.asset_id,
+            query.user_id,
+        )
+        if row is None:
+            raise RpcError(404, "Not Found", "no such image in your workspace")
+        return ImageRef(bucket=WORKSPACE_BUCKET, key=row["storage_key"])

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import secrets
+import uuid
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from atelier.contracts.generation import (
     MAX_IMAGES,
     MAX_SEED,
     GenerationSpec,
+    ImageRef,
     Mode,
     Model,
     NegativePrompt,
     Prompt,
     Quality,
+    Reference,
+    ReferenceMode,
 )
 from atelier.gateway.config import GatewaySettings
 
@@ -25,6 +30,34 @@ PRESETS: dict[tuple[str, str], tuple[int, float]] = {
     ("wan", "fast"): (20, 5.0),
     ("wan", "high"): (30, 5.0),
 }
+
+#: (strength, guidance scale, steps by quality) for img2img, within the modes' bounds.
+REFERENCE_PRESETS: dict[str, tuple[float, float, dict[str, int]]] = {
+    "modify": (0.5, 5.5, {"fast": 20, "high": 30}),
+    "exact_copy": (0.05, 1.0, {"fast": 6, "high": 10}),
+}
+
+
+class ImageSource(BaseModel):
+    """One of the user's images: a workspace asset, a library asset, or an upload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    asset_id: uuid.UUID | None = Field(default=None, description="A workspace asset")
+    library_asset_id: uuid.UUID | None = None
+    upload_id: uuid.UUID | None = Field(default=None, description="From POST /v1/uploads")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [self.asset_id, self.library_asset_id, self.upload_id]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of asset_id, library_asset_id, upload_id")
+        return self
+
+
+class ReferenceRequest(ImageSource):
+    mode: ReferenceMode = "modify"
+    strength: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
 class GenerationRequest(BaseModel):
@@ -44,11 +77,37 @@ class GenerationRequest(BaseModel):
     steps: int | None = Field(default=None, ge=1, le=100)
     guidance_scale: float | None = Field(default=None, ge=0.0, le=20.0)
     num_frames: int | None = Field(default=None, ge=1, le=129)
+    reference_image: ReferenceRequest | None = Field(default=None, description="sdxl img2img")
+    start_frame: ImageSource | None = Field(default=None, description="wan image-to-video")
+    end_frame: ImageSource | None = Field(default=None, description="wan last frame")
+
+    def image_sources(self) -> dict[str, ImageSource]:
+        """The request's images by role: reference_image, start_frame, end_frame."""
+        roles = ("reference_image", "start_frame", "end_frame")
+        return {role: getattr(self, role) for role in roles if getattr(self, role) is not None}
 
 
-def resolve(request: GenerationRequest, settings: GatewaySettings) -> GenerationSpec:
-    """Apply presets and defaults, choose a seed; raises ValidationError if out of bounds."""
+def resolve(
+    request: GenerationRequest,
+    settings: GatewaySettings,
+    images: dict[str, ImageRef] | None = None,
+) -> GenerationSpec:
+    """Apply presets and defaults, choose a seed; raises ValidationError if out of bounds.
+
+    `images` says where each of the request's images is, by role (see `image_sources`).
+    """
+    images = images or {}
     steps, guidance = PRESETS[(request.model, request.quality)]
+    reference = None
+    if request.reference_image is not None:
+        ask = request.reference_image
+        strength, guidance, by_quality = REFERENCE_PRESETS[ask.mode]
+        steps = by_quality[request.quality]
+        reference = Reference(
+            image=images["reference_image"],
+            mode=ask.mode,
+            strength=ask.strength if ask.strength is not None else strength,
+        )
     if request.model == "sdxl":
         width = height = settings.sdxl_default_size
     else:
@@ -62,11 +121,14 @@ def resolve(request: GenerationRequest, settings: GatewaySettings) -> Generation
         prompt=request.prompt,
         negative_prompt=request.negative_prompt or None,
         num_images=request.num_images,
-        seed=request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - MAX_IMAGES),
+        seed=secrets.randbelow(MAX_SEED - MAX_IMAGES) if request.seed is None else request.seed,
         width=request.width or width,
         height=request.height or height,
         steps=request.steps or steps,
         guidance_scale=request.guidance_scale if request.guidance_scale is not None else guidance,
         num_frames=frames,
         fps=settings.wan_fps if video else None,
+        reference=reference,
+        start_frame=images.get("start_frame"),
+        end_frame=images.get("end_frame"),
     )

@@ -1,0 +1,87 @@
+"""Entry point shared by the GPU services: settings, connections, the consume loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+from pydantic import Field
+
+from atelier.contracts import storage
+from atelier.contracts.streams import EVENTS
+from atelier.runtime.bus import EventBus, connect
+from atelier.runtime.consumer import WorkConsumer, ensure_consumer
+from atelier.runtime.health import consumer_check, nats_check, s3_check, serve_health
+from atelier.runtime.lifecycle import run_service
+from atelier.runtime.logs import configure_logging
+from atelier.runtime.objects import ObjectStore
+from atelier.runtime.settings import RuntimeSettings
+from atelier.runtime.worker import GenerationWorker, Renderer, consumer_config
+
+log = logging.getLogger(__name__)
+
+
+class WorkerSettings(RuntimeSettings):
+    """Settings every GPU service shares; each adds its model's."""
+
+    #: Where the model is: a local directory or a hub id, loaded with from_pretrained.
+    model: str
+    device: str = "auto"
+    dtype: str = "auto"
+    #: CUDA speed-ups, off by default: compile the denoiser, use channels-last memory.
+    torch_compile: bool = False
+    channels_last: bool = False
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    ack_wait_seconds: float = Field(default=60.0, ge=4.0)
+
+
+def main(service: str, settings: WorkerSettings, load: Callable[[], Renderer]) -> None:
+    """Load the model once, then consume until SIGTERM."""
+    configure_logging(service, settings.log_level)  # before loading: the load logs
+    renderer = load()
+    log.info(
+        "pipeline loaded",
+        extra={
+            "model": settings.model,
+            "device": renderer.pipeline.device,
+            "dtype": str(renderer.pipeline.dtype),
+            "memory_mib": round(renderer.pipeline.memory_bytes / 2**20, 1),
+        },
+    )
+    run_service(service, settings, lambda stop: serve(settings, renderer, stop))
+
+
+async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Event) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        nc = await connect(settings.nats_url, name=f"gpu-{renderer.model}{settings.instance_id}")
+        stack.push_async_callback(nc.drain)
+        objects = await stack.enter_async_context(ObjectStore(settings))
+        config = consumer_config(renderer.model, ack_wait=settings.ack_wait_seconds)
+        await ensure_consumer(nc.jetstream(), EVENTS.name, config)
+        worker = GenerationWorker(
+            bus=EventBus(nc),
+            objects=objects,
+            renderer=renderer,
+            worker_id=settings.instance_id or f"{socket.gethostname()}:{os.getpid()}",
+            max_attempts=settings.max_attempts,
+        )
+        await worker.watch_cancellations()
+        consumer = WorkConsumer(
+            js=nc.jetstream(),
+            stream=EVENTS.name,
+            durable=config.durable_name,
+            handle=worker.handle,
+            heartbeat_seconds=settings.ack_wait_seconds / 4,
+        )
+        checks = {
+            "nats": nats_check(nc),
+            "s3": s3_check(objects, storage.WORKSPACE_BUCKET),
+            "consumer": consumer_check(nc.jetstream(), EVENTS.name, config.durable_name),
+        }
+        await serve_health(settings, checks, stack)
+        log.info("worker ready", extra={"model": renderer.model, "consumer": config.durable_name})
+        await consumer.run(stop)

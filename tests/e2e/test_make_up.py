@@ -1,0 +1,90 @@
+"""`make up`'s command, run twice on one data directory: it prints a URL and a token that
+work, stops cleanly on Ctrl-C, and the second run finds the first run's workspace."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+class Up:
+    """`python -m atelier.stack up` in the background, read until it says it is up."""
+
+    def __init__(self, data_dir) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "atelier.stack", "up", "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.output = self._read_until("Ctrl-C stops everything", timeout=240)
+        self.url = re.search(r"gateway\s+(http://127\.0\.0\.1:\d+)", self.output)[1]
+        self.token = re.search(r"demo token\s+(\S+)", self.output)[1]
+
+    def _read_until(self, marker: str, timeout: float) -> str:
+        deadline, lines = time.monotonic() + timeout, []
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if marker in line:
+                return "".join(lines)
+        self.process.kill()
+        pytest.fail("make up did not come up:\n" + "".join(lines))
+
+    def interrupt(self) -> str:
+        self.process.send_signal(signal.SIGINT)
+        rest, _ = self.process.communicate(timeout=120)
+        assert self.process.returncode == 0, rest
+        return rest
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
+
+
+_EXTERNAL = {"NATS_URL", "DATABASE_URL", "S3_ENDPOINT_URL", "ATELIER_STACK"}
+
+
+def test_make_up_twice_keeps_yesterdays_workspace(tmp_path):
+    first = Up(tmp_path / "data")
+    try:
+        with first.api() as api:
+            job = api.post(
+                "/v1/generations",
+                json={"model": "sdxl", "prompt": "a lighthouse", "num_images": 2, "steps": 2},
+            )
+            assert job.status_code == 202, job.text
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                items = api.get("/v1/workspace/assets").json()["items"]
+                if len(items) == 2:
+                    break
+                time.sleep(0.3)
+            assert [item["width"] for item in items] == [128, 128]  # the tiny models' default
+    finally:
+        stopped = first.interrupt()
+    assert "Stopped" in stopped
+
+    second = Up(tmp_path / "data")
+    try:
+        assert second.url == first.url, "the same ports when they are free"
+        with second.api() as api:
+            again = api.get("/v1/workspace/assets").json()["items"]
+            assert [item["id"] for item in again] == [item["id"] for item in items]
+            png = httpx.get(again[0]["file_url"], timeout=30)
+            assert png.status_code == 200
+            assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        second.interrupt()
