@@ -1,6 +1,9 @@
+import uuid
+
 import pytest
 from pydantic import ValidationError
 
+from atelier.contracts.generation import ImageRef
 from atelier.gateway.config import GatewaySettings
 from atelier.gateway.domain.generation_request import GenerationRequest, resolve
 
@@ -65,3 +68,56 @@ def test_the_request_model_refuses_bad_input(fields):
 def test_resolution_refuses_combinations_the_models_cannot_do(fields, message):
     with pytest.raises(ValidationError, match=message.replace("+", "\\+")):
         resolve(request(**fields), settings)
+
+
+USER = "00000000-0000-4000-8000-000000000001"
+UPLOAD = ImageRef(bucket="workspace-temp", key=f"{USER}/uploads/{uuid.uuid4()}.png")
+
+
+@pytest.mark.parametrize(
+    ("mode", "quality", "expected"),
+    [
+        ("modify", "fast", (0.5, 5.5, 20)),
+        ("modify", "high", (0.5, 5.5, 30)),
+        ("exact_copy", "fast", (0.05, 1.0, 6)),
+        ("exact_copy", "high", (0.05, 1.0, 10)),
+    ],
+)
+def test_reference_modes_bring_their_own_presets(mode, quality, expected):
+    body = request(quality=quality, reference_image={"upload_id": str(uuid.uuid4()), "mode": mode})
+    spec = resolve(body, settings, {"reference_image": UPLOAD})
+    assert (spec.reference.strength, spec.guidance_scale, spec.steps) == expected
+    assert spec.reference.image == UPLOAD
+
+
+@pytest.mark.parametrize(
+    ("reference", "fields", "message"),
+    [
+        ({"mode": "exact_copy", "strength": 0.5}, {}, "exact_copy: strength"),
+        ({"mode": "modify"}, {"guidance_scale": 9.0}, "modify: guidance_scale"),
+        ({"mode": "modify"}, {"steps": 50}, "modify: steps"),
+    ],
+)
+def test_reference_values_outside_the_modes_bounds_are_refused(reference, fields, message):
+    body = request(reference_image={"upload_id": str(uuid.uuid4())} | reference, **fields)
+    with pytest.raises(ValidationError, match=message):
+        resolve(body, settings, {"reference_image": UPLOAD})
+
+
+def test_an_image_source_names_exactly_one_image():
+    with pytest.raises(ValidationError, match="exactly one"):
+        request(reference_image={"asset_id": str(uuid.uuid4()), "upload_id": str(uuid.uuid4())})
+    with pytest.raises(ValidationError, match="exactly one"):
+        request(model="wan", mode="video", start_frame={})
+
+
+def test_frames_are_for_wan_and_an_end_needs_a_start():
+    with pytest.raises(ValidationError, match="start_frame and end_frame are for wan"):
+        resolve(request(start_frame={"upload_id": str(uuid.uuid4())}), settings,
+                {"start_frame": UPLOAD})  # fmt: skip
+    with pytest.raises(ValidationError, match="end_frame needs a start_frame"):
+        resolve(
+            request(model="wan", mode="video", end_frame={"upload_id": str(uuid.uuid4())}),
+            settings,
+            {"end_frame": UPLOAD},
+        )

@@ -1,0 +1,125 @@
+"""The worker against real NATS and S3 with the real tiny SDXL pipeline: a transient
+failure is retried and completes once; a persistent one ends as `generation.failed`;
+a reference that is gone fails at once with the reason."""
+
+import asyncio
+import uuid
+
+import pytest
+
+from atelier.contracts import examples, subjects
+from atelier.contracts.generation import (
+    OUTCOMES,
+    GenerationCompleted,
+    GenerationFailed,
+    ImageRef,
+    Reference,
+)
+from atelier.contracts.storage import WORKSPACE_BUCKET
+from atelier.contracts.streams import EVENTS
+from atelier.gpu_sdxl.pipeline import SdxlPipeline
+from atelier.gpu_sdxl.renderer import SdxlRenderer
+from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
+from atelier.runtime.aggregates import read_history
+from atelier.runtime.bus import EventBus, ensure_streams
+from atelier.runtime.consumer import WorkConsumer, ensure_consumer
+from atelier.runtime.objects import ObjectStore
+from atelier.runtime.settings import RuntimeSettings
+from atelier.runtime.worker import GenerationWorker, RenderJob, consumer_config
+
+pytestmark = pytest.mark.integration
+
+
+class FailingFirst:
+    """The real renderer, made to fail its first `failures` calls (a GPU hiccup)."""
+
+    model = "sdxl"
+
+    def __init__(self, renderer: SdxlRenderer, failures: int) -> None:
+        self.renderer = renderer
+        self.pipeline = renderer.pipeline
+        self.failures = failures
+        self.calls = 0
+
+    def render(self, job: RenderJob):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return self.renderer.render(job)
+
+
+@pytest.fixture(scope="module")
+def renderer(tmp_path_factory) -> SdxlRenderer:
+    model = build_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl")
+    return SdxlRenderer(SdxlPipeline.load(str(model), device="cpu", dtype="float32"))
+
+
+@pytest.fixture
+async def objects(servers):
+    settings = RuntimeSettings(**{k.lower(): v for k, v in servers.as_env().items()})
+    async with ObjectStore(settings) as store:
+        await store.ensure_bucket(WORKSPACE_BUCKET)
+        yield store
+
+
+async def run_job(private_nc, objects, renderer, request, *, max_attempts: int = 3):
+    bus = EventBus(private_nc)
+    await ensure_streams(private_nc)
+    config = consumer_config("sdxl", ack_wait=10)
+    await ensure_consumer(bus.js, EVENTS.name, config)
+    worker = GenerationWorker(
+        bus=bus, objects=objects, renderer=renderer, worker_id="test", max_attempts=max_attempts
+    )
+    consumer = WorkConsumer(
+        js=bus.js, stream=EVENTS.name, durable=config.durable_name, handle=worker.handle
+    )
+    consumer.backoff = (0.1,)
+    await bus.publish(request)
+    history = subjects.generation_history(request.user_id, request.data.job_id)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        async with asyncio.timeout(90):
+            while not isinstance((last := (await read_history(bus, history)).last), OUTCOMES):
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await task
+    return last
+
+
+async def test_a_transient_failure_is_retried_and_completes_once(private_nc, objects, renderer):
+    flaky = FailingFirst(renderer, failures=1)
+    request = examples.requested(num_images=2, steps=2)
+    ended = await run_job(private_nc, objects, flaky, request)
+    assert isinstance(ended, GenerationCompleted)
+    assert flaky.calls == 2
+    for asset in ended.data.assets:
+        assert await objects.exists(WORKSPACE_BUCKET, asset.storage_key)
+
+
+async def test_a_persistent_failure_ends_as_failed_after_the_last_attempt(
+    private_nc, objects, renderer
+):
+    broken = FailingFirst(renderer, failures=99)
+    ended = await run_job(private_nc, objects, broken, examples.requested(steps=2), max_attempts=2)
+    assert isinstance(ended, GenerationFailed)
+    assert (ended.data.code, broken.calls) == ("retries_exhausted", 2)
+    assert "illegal memory access" in ended.data.reason
+
+
+async def test_a_missing_reference_fails_at_once_with_the_reason(private_nc, objects, renderer):
+    user = uuid.uuid4()
+    gone = ImageRef(bucket=WORKSPACE_BUCKET, key=f"{user}/uploads/{uuid.uuid4()}.png")
+    request = examples.requested(
+        user,
+        reference=Reference(image=gone, mode="modify", strength=0.5),
+        steps=20,
+        guidance_scale=5.0,
+    )
+    flaky = FailingFirst(renderer, failures=0)
+    ended = await run_job(private_nc, objects, flaky, request)
+    assert isinstance(ended, GenerationFailed)
+    assert ended.data.code == "bad_request"
+    assert gone.key in ended.data.reason
+    assert flaky.calls == 0, "a bad request must not reach the model"
