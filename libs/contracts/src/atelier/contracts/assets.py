@@ -39,3 +39,21 @@ class AssetSnapshot(BaseModel):
     model_used: str = Field(max_length=64)
     generation_settings: dict[str, Any]
     generated_at: AwareDatetime
+
+
+class AssetView(BaseModel):
+    """What the API shows of any stored asset, with short-lived signed URLs."""
+
+    asset_type: AssetType
+    mime_type: str
+    file_size_bytes: int
+    width: int
+    height: int
+    duration_seconds: float | None
+    generation_seed: int
+    original_prompt: str
+    negative_prompt: str | None
+    model_used: str
+    generation_settings: dict[str, Any]
+    file_url: str
+    thumbnail_url: str

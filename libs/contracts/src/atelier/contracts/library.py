@@ -1,19 +1,16 @@
-"""The library service's commands and queries, and their answers (request/reply over NATS).
-
-The gateway fills `user_id` from the authenticated token; every request is scoped to it.
-"""
+"""The library service's commands and queries, and their answers (request/reply over NATS)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from atelier.contracts import subjects
-from atelier.contracts.assets import MAX_TAGS, Tag, Title, Visibility
+from atelier.contracts.assets import MAX_TAGS, AssetView, Tag, Title, Visibility
 from atelier.contracts.generation import AssetType
 from atelier.contracts.library_events import AssetField, CollectionName, Description
+from atelier.contracts.requests import PageRequest, UserRequest
 
 SERVICE = "library"
 LIST_ASSETS = subjects.rpc(SERVICE, "list_assets")
@@ -27,14 +24,6 @@ UPDATE_COLLECTION = subjects.rpc(SERVICE, "update_collection")
 DELETE_COLLECTION = subjects.rpc(SERVICE, "delete_collection")
 LOCATE_IMAGE = subjects.rpc(SERVICE, "locate_image")
 
-MAX_PAGE_SIZE = 100
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    user_id: uuid.UUID
-
 
 class AssetFilters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -46,28 +35,15 @@ class AssetFilters(BaseModel):
     asset_type: AssetType | None = None
 
 
-class ListAssets(_Request):
+class ListAssets(PageRequest):
     filters: AssetFilters = AssetFilters()
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | None = Field(default=None, max_length=200)
 
 
-class LibraryAsset(BaseModel):
+class LibraryAsset(AssetView):
     """One library asset as the API shows it, with signed URLs."""
 
     id: uuid.UUID
     source_workspace_asset_id: uuid.UUID
-    asset_type: AssetType
-    mime_type: str
-    file_size_bytes: int
-    width: int
-    height: int
-    duration_seconds: float | None
-    generation_seed: int
-    original_prompt: str
-    negative_prompt: str | None
-    model_used: str
-    generation_settings: dict[str, Any]
     collection_id: uuid.UUID | None
     custom_title: str | None
     tags: list[str]
@@ -75,8 +51,6 @@ class LibraryAsset(BaseModel):
     visibility: Visibility
     created_at: AwareDatetime
     updated_at: AwareDatetime
-    file_url: str
-    thumbnail_url: str
 
 
 class AssetPage(BaseModel):
@@ -96,13 +70,13 @@ class AssetPatch(BaseModel):
     collection_id: uuid.UUID | None = None
 
 
-class UpdateAsset(_Request):
+class UpdateAsset(UserRequest):
     library_asset_id: uuid.UUID
     changed: list[AssetField] = Field(min_length=1)
     patch: AssetPatch
 
 
-class AssetRef(_Request):
+class AssetRef(UserRequest):
     library_asset_id: uuid.UUID
 
 
@@ -127,11 +101,11 @@ class Collections(BaseModel):
     items: list[Collection]
 
 
-class ListCollections(_Request):
+class ListCollections(UserRequest):
     pass
 
 
-class CollectionRef(_Request):
+class CollectionRef(UserRequest):
     collection_id: uuid.UUID
 
 
@@ -153,10 +127,10 @@ class CollectionPatch(BaseModel):
     description: Description | None = None
 
 
-class CreateCollection(_Request):
+class CreateCollection(UserRequest):
     fields: CollectionFields
 
 
-class UpdateCollection(_Request):
+class UpdateCollection(UserRequest):
     collection_id: uuid.UUID
     patch: CollectionPatch

@@ -1,18 +1,14 @@
-"""The workspace service's commands and queries, and their answers (request/reply over NATS).
-
-The gateway fills `user_id` from the authenticated token; every request is scoped to it.
-"""
+"""The workspace service's commands and queries, and their answers (request/reply over NATS)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from atelier.contracts import subjects
-from atelier.contracts.assets import MAX_TAGS, Tag, Title
-from atelier.contracts.generation import AssetType
+from atelier.contracts.assets import MAX_TAGS, AssetView, Tag, Title
+from atelier.contracts.requests import PageRequest, UserRequest
 
 SERVICE = "workspace"
 LIST_ASSETS = subjects.rpc(SERVICE, "list_assets")
@@ -21,44 +17,22 @@ DISCARD_ASSET = subjects.rpc(SERVICE, "discard_asset")
 CLEAR = subjects.rpc(SERVICE, "clear")
 LOCATE_IMAGE = subjects.rpc(SERVICE, "locate_image")
 
-MAX_PAGE_SIZE = 100
+
+class ListAssets(PageRequest):
+    pass
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    user_id: uuid.UUID
-
-
-class ListAssets(_Request):
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | None = Field(default=None, max_length=200)
-
-
-class WorkspaceAsset(BaseModel):
+class WorkspaceAsset(AssetView):
     """One workspace asset as the API shows it, with short-lived signed URLs."""
 
     id: uuid.UUID
     job_id: uuid.UUID | None = Field(description="Null for a copy from the library")
     asset_index: int
-    asset_type: AssetType
-    mime_type: str
-    file_size_bytes: int
-    width: int
-    height: int
-    duration_seconds: float | None
-    generation_seed: int
-    original_prompt: str
-    negative_prompt: str | None
-    model_used: str
-    generation_settings: dict[str, Any]
     created_at: AwareDatetime
     expires_at: AwareDatetime
     library_asset_id: uuid.UUID | None = Field(
         description="The library asset it was saved as; null while not saved"
     )
-    file_url: str
-    thumbnail_url: str
 
 
 class AssetPage(BaseModel):
@@ -78,7 +52,7 @@ class SaveOptions(BaseModel):
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
 
 
-class SaveAsset(_Request):
+class SaveAsset(UserRequest):
     asset_id: uuid.UUID
     options: SaveOptions = SaveOptions()
 
@@ -87,7 +61,7 @@ class Saved(BaseModel):
     library_asset_id: uuid.UUID
 
 
-class DiscardAsset(_Request):
+class DiscardAsset(UserRequest):
     asset_id: uuid.UUID
 
 
@@ -103,7 +77,7 @@ class ClearOptions(BaseModel):
     job_id: uuid.UUID | None = None
 
 
-class Clear(_Request):
+class Clear(UserRequest):
     options: ClearOptions = ClearOptions()
 
 
@@ -112,7 +86,7 @@ class Cleared(BaseModel):
     removed: int = Field(description="Assets that left the workspace")
 
 
-class LocateImage(_Request):
+class LocateImage(UserRequest):
     """Where an image asset of the user is, for a job to read it (404 if not theirs)."""
 
     asset_id: uuid.UUID

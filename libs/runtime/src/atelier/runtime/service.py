@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
-from nats.js.api import ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from atelier.contracts.streams import EVENTS
 from atelier.runtime import rpc
@@ -59,6 +59,17 @@ Route = tuple[str, type, rpc.Handler]
 async def serve_routes(nc: NatsClient, routes: Iterable[Route], *, queue: str) -> None:
     for subject, request_model, handler in routes:
         await rpc.serve(nc, subject, request_model, handler, queue=queue)
+
+
+def reactor_config(durable: str, subjects: list[str]) -> ConsumerConfig:
+    """A reactor's durable consumer: explicit acks, redelivered until handled."""
+    return ConsumerConfig(
+        durable_name=durable,
+        filter_subjects=subjects,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=30,
+        max_deliver=-1,
+    )
 
 
 async def reactor(bus: EventBus, config: ConsumerConfig, handle: Handler) -> WorkConsumer:

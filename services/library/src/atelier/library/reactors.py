@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import ConsumerConfig
 
 from atelier.contracts import library_events as events
 from atelier.contracts import storage, subjects
@@ -17,20 +17,18 @@ from atelier.library.domain.decisions import SOURCE
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery
 from atelier.runtime.objects import ObjectStore
+from atelier.runtime.service import reactor_config
 
 DURABLE = "library-reactors"
 
 
 def consumer_config() -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=DURABLE,
-        filter_subjects=[
+    return reactor_config(
+        DURABLE,
+        [
             subjects.events_of(workspace.KIND, workspace.AssetSaved.name),
             subjects.events_of(events.ASSET_KIND, events.AssetDeleted.name),
         ],
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=30,
-        max_deliver=-1,
     )
 
 

@@ -11,7 +11,7 @@ own, and their outcomes are events the projection reads.
 
 from __future__ import annotations
 
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import ConsumerConfig
 
 from atelier.contracts import library_events as library
 from atelier.contracts import storage, subjects
@@ -21,22 +21,20 @@ from atelier.runtime.aggregates import execute, read_history
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Retry
 from atelier.runtime.objects import ObjectStore
+from atelier.runtime.service import reactor_config
 from atelier.workspace.domain.lifecycle import SOURCE, unsave
 
 DURABLE = "workspace-reactors"
 
 
 def consumer_config() -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=DURABLE,
-        filter_subjects=[
+    return reactor_config(
+        DURABLE,
+        [
             *(subjects.events_of(events.KIND, e.name) for e in events.LEFT),
             subjects.events_of(library.ASSET_KIND, library.CopiedToWorkspace.name),
             subjects.events_of(library.ASSET_KIND, library.AssetDeleted.name),
         ],
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=30,
-        max_deliver=-1,
     )
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from atelier.contracts import library as api
 from atelier.contracts.assets import Tag
 from atelier.contracts.generation import AssetType
+from atelier.contracts.requests import MAX_PAGE_SIZE
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
 from atelier.gateway.problems import Problem
 
@@ -25,7 +26,7 @@ async def list_assets(
     tag: Tag | None = None,
     favorite: bool | None = None,
     asset_type: AssetType | None = None,
-    limit: Annotated[int, Query(ge=1, le=api.MAX_PAGE_SIZE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Cursor = None,
 ) -> api.AssetPage:
     filters = api.AssetFilters(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from atelier.contracts import library
 from atelier.contracts import workspace as api
+from atelier.contracts.requests import MAX_PAGE_SIZE
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
 
 router = APIRouter(prefix="/v1/workspace", tags=["workspace"])
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1/workspace", tags=["workspace"])
 async def list_assets(
     user: UserDep,
     gw: GatewayDep,
-    limit: Annotated[int, Query(ge=1, le=api.MAX_PAGE_SIZE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Cursor = None,
 ) -> api.AssetPage:
     """The unexpired workspace, newest job first, with short-lived signed URLs."""

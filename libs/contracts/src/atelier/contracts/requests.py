@@ -1,0 +1,22 @@
+"""The shape every request to a service has: whose it is, and how to page."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PAGE_SIZE = 100
+
+
+class UserRequest(BaseModel):
+    """The gateway fills `user_id` from the authenticated token; the service scopes to it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: uuid.UUID
+
+
+class PageRequest(UserRequest):
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
+    cursor: str | None = Field(default=None, max_length=200)
