@@ -16,8 +16,12 @@ is started (the command-line flags of `python -m bench` and of each module just 
     BENCH_DEVICE    auto (default: cuda when available), cpu or cuda
     BENCH_DTYPE     auto (default: bfloat16 on GPUs that support it, else float16), float16,
                     bfloat16 or float32; GPU runs only (the CPU runs are float32)
-    BENCH_COMPILE   1 to also time the denoiser under torch.compile (GPU runs)
-    BENCH_COMPILE_MODE  torch.compile mode (default "default"; "max-autotune" compiles for minutes)
+    BENCH_COMPILE   1 to also time the denoiser compiled as the services compile it with
+                    their TORCH_COMPILE setting (GPU runs; compiling takes minutes)
+    BENCH_COMPILE_MODE  torch.compile mode instead of the service's (SDXL: max-autotune,
+                    Wan: default)
+    BENCH_CHANNELS_LAST  1 to put the SDXL UNet and VAE in channels-last memory format, as the
+                    service's CHANNELS_LAST setting does (GPU runs)
     BENCH_RUNS      timed runs per configuration (default 3 on a GPU, 5 on the CPU)
     BENCH_WARMUP    untimed warm-up runs per configuration (default 1)
     BENCH_STEPS     denoising steps, overriding each benchmark's own (for quick smoke runs)
@@ -240,6 +244,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--compile", action="store_true", help="BENCH_COMPILE=1")
     parser.add_argument("--compile-mode", help="BENCH_COMPILE_MODE")
+    parser.add_argument("--channels-last", action="store_true", help="BENCH_CHANNELS_LAST=1")
     parser.add_argument("--runs", type=int, help="BENCH_RUNS")
     parser.add_argument("--warmup", type=int, help="BENCH_WARMUP")
     parser.add_argument("--steps", type=int, help="BENCH_STEPS")
@@ -257,6 +262,8 @@ def apply_common_arguments(args: argparse.Namespace) -> None:
         os.environ["BENCH_COMPILE"] = "1"
     if getattr(args, "no_baseline", False):
         os.environ["BENCH_BASELINE"] = "0"
+    if getattr(args, "channels_last", False):
+        os.environ["BENCH_CHANNELS_LAST"] = "1"
 
 
 def run_alone(name: str, main: Benchmark, argv: Sequence[str] | None = None) -> None:

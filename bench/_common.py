@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 Call = Callable[[Callable[[int, int], None]], Any]
 
 
+def as_served() -> dict[str, Any]:
+    """The callbacks the GPU workers pass besides `on_step`: a preview sink (a small picture
+    from the latents every 5 steps, which copies them to the CPU) and a stop check."""
+    return {"on_preview": lambda step, image: None, "should_stop": lambda: False}
+
+
 def _env_int(name: str, default: int, minimum: int = 0) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -42,7 +48,8 @@ class Settings:
     device: str  # "cpu" or "cuda"
     dtype: str  # "auto", "float16", "bfloat16" or "float32" (GPU runs only)
     compile: bool
-    compile_mode: str
+    compile_mode: str | None  # None: the mode the service compiles with
+    channels_last: bool
     runs: int
     warmup: int
     steps: int | None
@@ -58,20 +65,24 @@ class Settings:
         import torch
 
         device = os.environ.get("BENCH_DEVICE", "auto").strip().lower() or "auto"
+        if device not in ("auto", "cpu", "cuda"):
+            raise ValueError(
+                f"BENCH_DEVICE must be auto, cpu or cuda (pick a GPU with CUDA_VISIBLE_DEVICES), "
+                f"got {device!r}"
+            )
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        elif device.startswith("cuda") and not torch.cuda.is_available():
+        elif device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("BENCH_DEVICE asks for cuda but torch.cuda.is_available() is False")
-        elif device != "cpu" and not device.startswith("cuda"):
-            raise ValueError(f"BENCH_DEVICE must be auto, cpu or cuda, got {device!r}")
         steps = _env_int("BENCH_STEPS", 0, minimum=0)
         return cls(
             device=device,
             dtype=os.environ.get("BENCH_DTYPE", "auto").strip().lower() or "auto",
             compile=_env_flag("BENCH_COMPILE", False),
-            compile_mode=os.environ.get("BENCH_COMPILE_MODE", "default").strip() or "default",
+            compile_mode=os.environ.get("BENCH_COMPILE_MODE", "").strip() or None,
+            channels_last=_env_flag("BENCH_CHANNELS_LAST", False),
             # CPU runs are short and noisy: more of them.
-            runs=_env_int("BENCH_RUNS", 3 if device.startswith("cuda") else 5, minimum=1),
+            runs=_env_int("BENCH_RUNS", 3 if device == "cuda" else 5, minimum=1),
             warmup=_env_int("BENCH_WARMUP", 1, minimum=0),
             steps=steps or None,
             baseline=_env_flag("BENCH_BASELINE", True),
@@ -315,13 +326,15 @@ def cast_like_from_pretrained(model: Any, dtype: torch.dtype, keep_fp32: Iterabl
     return model
 
 
+def refuse_full_size_on_cpu(device: str, full_size: bool, what: str) -> None:
+    """The full-size models are many GB: they are built on a GPU (or on "meta" to count
+    parameters), never in CPU memory."""
+    if full_size and not device.startswith(("cuda", "meta")):
+        raise RuntimeError(f"the full-size {what} is built on a GPU only, not on {device!r}")
+
+
 def parameter_count(*models: Any) -> int:
     return sum(p.numel() for model in models for p in model.parameters())
-
-
-def compile_in_place(module: Any, mode: str) -> None:
-    """`torch.compile` a pipeline's denoiser in place (the pipeline keeps its reference)."""
-    module.compile(mode=mode)
 
 
 # -- markdown -----------------------------------------------------------------------------
@@ -347,7 +360,7 @@ def timing_rows(timings: Sequence[Timing], item: str) -> tuple[list[str], list[l
         "s outside the steps",
         "s / call (min–max)",
         "timed calls",
-        "peak GPU memory allocated" if gpu else "peak RSS",
+        "peak GPU memory allocated (weights included)" if gpu else "peak RSS",
     ]
     rows = [
         [

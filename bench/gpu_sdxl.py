@@ -7,16 +7,19 @@ prepared as `SdxlPipeline.load` prepares a checkpoint it loads. It times 1024x10
 guidance 7.5 (classifier-free guidance on) at batch 1 and batch 2: seconds per image and per
 step, peak GPU memory. Baseline: the UNet with diffusers' classic `AttnProcessor` (explicit
 softmax(QK^T)V) against the `AttnProcessor2_0` (PyTorch SDPA: flash / memory-efficient
-kernels) the service installs. `--compile` (BENCH_COMPILE=1) also times the UNet under
-`torch.compile`. Random weights change no kernel, so the speed is the real model's; the images
-are noise. Checkpoint loading is not timed.
+kernels) the service installs. `--compile` (BENCH_COMPILE=1) also times the UNet compiled as
+the service's TORCH_COMPILE setting compiles it (`torch.compile(unet, mode="max-autotune",
+fullgraph=True)`); `--channels-last` (BENCH_CHANNELS_LAST=1) sets up the UNet and VAE as its
+CHANNELS_LAST setting does. Calls pass a preview sink and a stop check, as the worker does.
+Random weights change no kernel, so the speed is the real model's; the images are noise.
+Checkpoint loading is not timed.
 
 Without a GPU: the TINY offline model (`atelier.gpu_sdxl.tiny_model.build_tiny_sdxl`, loaded
 with `SdxlPipeline.load`) on the CPU at 64x64, 4 steps, 3 images; a check of the code path and
 of CPU overheads only, not representative of GPU speed. The full model is never built on the
 CPU. Baseline: one batched call of 3 images against 3 calls of 1 image.
 
-    python -m bench.gpu_sdxl [--compile] [--runs N] [--warmup N] [--steps N] [--no-baseline]
+    python -m bench.gpu_sdxl [--compile] [--channels-last] [--runs N] [--steps N] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -30,14 +33,15 @@ from bench import Report, run_alone
 from bench._common import (
     Settings,
     Timing,
+    as_served,
     cast_like_from_pretrained,
-    compile_in_place,
     default_dtype,
     gib,
     measure,
     mib,
     parameter_count,
     quiet_libraries,
+    refuse_full_size_on_cpu,
     rss,
     table,
     timing_rows,
@@ -157,6 +161,7 @@ def build_full_sdxl(
 
     from atelier.gpu_sdxl.tiny_model import SDXL_SCHEDULER_CONFIG, write_clip_vocab
 
+    refuse_full_size_on_cpu(device, unet_config is UNET_CONFIG, "SDXL")
     # The tiny model's byte-level tokenizer: its ids fit CLIP's vocabulary, and prompts are
     # padded to 77 tokens either way, so the text encoders do the same work.
     with tempfile.TemporaryDirectory() as vocab_dir:
@@ -195,10 +200,13 @@ def build_full_sdxl(
     )
 
 
-def wrap_like_load(text2img: StableDiffusionXLPipeline, device: str) -> SdxlPipeline:
+def wrap_like_load(
+    text2img: StableDiffusionXLPipeline, device: str, *, channels_last: bool = False
+) -> SdxlPipeline:
     """An `SdxlPipeline` around an in-memory pipeline, set up as `SdxlPipeline.load` sets up
-    the one it loads (TF32 matmuls and the SDPA attention processor on CUDA, no progress bar,
-    an img2img pipeline sharing the weights)."""
+    the one it loads (TF32 matmuls and the SDPA attention processor on CUDA, channels-last
+    memory if asked, no progress bar, an img2img pipeline sharing the weights); compiling is
+    left to `compile_like_load`, after the eager runs."""
     import torch
     from diffusers import StableDiffusionXLImg2ImgPipeline
     from diffusers.models.attention_processor import AttnProcessor2_0
@@ -210,10 +218,21 @@ def wrap_like_load(text2img: StableDiffusionXLPipeline, device: str) -> SdxlPipe
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         text2img.unet.set_attn_processor(AttnProcessor2_0())
+    if channels_last:
+        text2img.unet.to(memory_format=torch.channels_last)
+        text2img.vae.to(memory_format=torch.channels_last)
     text2img.set_progress_bar_config(disable=True)
     img2img = StableDiffusionXLImg2ImgPipeline.from_pipe(text2img)
     img2img.set_progress_bar_config(disable=True)
     return SdxlPipeline(text2img, img2img, device, text2img.unet.dtype)
+
+
+def compile_like_load(text2img: StableDiffusionXLPipeline, mode: str | None) -> None:
+    """Compile the UNet as `SdxlPipeline.load(compile_unet=True)` does (`mode` instead of
+    max-autotune if given)."""
+    import torch
+
+    text2img.unet = torch.compile(text2img.unet, mode=mode or "max-autotune", fullgraph=True)
 
 
 def generation(pipeline: SdxlPipeline, *, images: int, size: int, steps: int, calls: int = 1):
@@ -231,6 +250,7 @@ def generation(pipeline: SdxlPipeline, *, images: int, size: int, steps: int, ca
                 steps=steps,
                 guidance_scale=GUIDANCE_SCALE,
                 on_step=on_step,
+                **as_served(),
             )
 
     return call
@@ -250,7 +270,7 @@ def _gpu(settings: Settings) -> str:
     steps = settings.steps or GPU_STEPS
     start = time.perf_counter()
     text2img = build_full_sdxl(device, dtype)
-    pipeline = wrap_like_load(text2img, device)
+    pipeline = wrap_like_load(text2img, device, channels_last=settings.channels_last)
     built = time.perf_counter() - start
     unet = text2img.unet
     counts = {
@@ -284,9 +304,10 @@ def _gpu(settings: Settings) -> str:
         unet.set_attn_processor(AttnProcessor2_0())
         results.append(baseline)
     if settings.compile:
-        compile_in_place(unet, settings.compile_mode)
+        compile_like_load(text2img, settings.compile_mode)
+        mode = settings.compile_mode or "max-autotune"
         results += [
-            run(f"SDPA + torch.compile({settings.compile_mode}), batch {batch}", batch, 1)
+            run(f"SDPA + torch.compile({mode}, fullgraph), batch {batch}", batch, 1)
             for batch in GPU_BATCHES
         ]
 
@@ -294,7 +315,8 @@ def _gpu(settings: Settings) -> str:
     headers, rows = timing_rows(timings, "image")
     lines = [
         f"Full SDXL base 1.0 architecture with **random weights** on {device} "
-        f"({torch.cuda.get_device_name()}), {str(dtype).removeprefix('torch.')}: "
+        f"({torch.cuda.get_device_name()}), {str(dtype).removeprefix('torch.')}"
+        f"{', channels-last UNet and VAE' if settings.channels_last else ''}: "
         f"{GPU_SIZE}x{GPU_SIZE}, {steps} steps, guidance {GUIDANCE_SCALE} (CFG doubles the "
         f"UNet batch), Euler; {settings.warmup} warm-up + {settings.runs} timed calls per row.",
         "",
@@ -317,7 +339,8 @@ def _gpu(settings: Settings) -> str:
     if settings.compile:
         compiled = [t for t in timings if "compile" in t.label]
         lines += [
-            f"- {t.label}: first call (compilation) {t.warmup_walls[0]:.1f} s" for t in compiled
+            f"- {t.label}: first call (compilation; batch 2 recompiles) {t.warmup_walls[0]:.1f} s"
+            for t in compiled
         ]
     return "\n".join(lines)
 

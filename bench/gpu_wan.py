@@ -7,9 +7,11 @@ the VAE in float32, as `WanPipelines.load` loads a checkpoint. It times one 832x
 frames, 30 steps, guidance 5.0 (two transformer passes per step): seconds per video and per
 step, peak GPU memory. Baseline: the same call with every attention forced onto PyTorch's
 unfused "math" SDPA backend, against the fused (flash / memory-efficient / cuDNN) kernels SDPA
-picks by itself. `--compile` (BENCH_COMPILE=1) also times the transformer under
-`torch.compile`. Random weights change no kernel, so the speed is the real model's; the frames
-are noise. Checkpoint loading is not timed.
+picks by itself. `--compile` (BENCH_COMPILE=1) also times the transformer compiled as the
+service's TORCH_COMPILE setting compiles it (`torch.compile(transformer, fullgraph=True)`).
+Calls pass a preview sink and a stop check, as the worker does. Random weights change no
+kernel, so the speed is the real model's; the frames are noise. Checkpoint loading is not
+timed.
 
 Without a GPU: the TINY offline model (`atelier.gpu_wan.tiny_model.build_tiny_wan`, loaded with
 `WanPipelines.load`) on the CPU at 64x64, 9 frames, 4 steps; a check of the code path and of
@@ -31,14 +33,15 @@ from bench import Report, run_alone
 from bench._common import (
     Settings,
     Timing,
+    as_served,
     cast_like_from_pretrained,
-    compile_in_place,
     default_dtype,
     gib,
     measure,
     mib,
     parameter_count,
     quiet_libraries,
+    refuse_full_size_on_cpu,
     rss,
     table,
     timing_rows,
@@ -130,6 +133,7 @@ def build_full_wan(
 
     from atelier.gpu_wan.tiny_model import WAN_SCHEDULER_CONFIG, build_wan_tokenizer
 
+    refuse_full_size_on_cpu(device, transformer_config is TRANSFORMER_CONFIG, "Wan")
     # The tiny model's tokenizer: its ids fit UMT5's vocabulary, and prompts are padded to 512
     # tokens either way, so the text encoder does the same work.
     tokenizer = build_wan_tokenizer()
@@ -176,6 +180,14 @@ def wrap_like_load(t2v: WanPipeline, device: str, dtype: torch.dtype) -> WanPipe
     return WanPipelines(t2v, None, device, dtype)
 
 
+def compile_like_load(t2v: WanPipeline, mode: str | None) -> None:
+    """Compile the transformer as `WanPipelines.load(compile_transformer=True)` does (with
+    `mode` if given)."""
+    import torch
+
+    t2v.transformer = torch.compile(t2v.transformer, mode=mode, fullgraph=True)
+
+
 def generation(
     pipelines: WanPipelines,
     *,
@@ -201,6 +213,7 @@ def generation(
                 steps=steps,
                 guidance_scale=GUIDANCE_SCALE,
                 on_step=on_step,
+                **as_served(),
             )
 
     return call
@@ -258,8 +271,9 @@ def _gpu(settings: Settings) -> str:
     if settings.baseline:
         results.append(run("math SDPA backend (baseline)", math_attention=True))
     if settings.compile:
-        compile_in_place(t2v.transformer, settings.compile_mode)
-        results.append(run(f"SDPA + torch.compile({settings.compile_mode})", warmup=1))
+        compile_like_load(t2v, settings.compile_mode)
+        mode = settings.compile_mode or "default"
+        results.append(run(f"SDPA + torch.compile({mode}, fullgraph)", warmup=1))
 
     timings = [r for r in results if isinstance(r, Timing)]
     headers, rows = timing_rows(timings, "video")

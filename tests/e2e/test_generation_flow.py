@@ -8,10 +8,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from atelier.contracts.streams import EVENTS
-from atelier.runtime.bus import connect
 from atelier.runtime.media import probe_video, read_png_parameters
-from tests.helpers import client, job_assets
+from tests.helpers import client, count_events, job_assets
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +96,7 @@ async def test_bad_requests_get_problem_json_and_publish_nothing(platform, body,
     problem = response.json()
     assert problem["status"] == 422
     assert detail in problem["detail"] or detail in str(problem["errors"])
-    assert await events_of(platform, user) == 0
+    assert await count_events(platform, f"atelier.user.{user}.>") == 0
 
 
 @pytest.mark.parametrize(
@@ -121,17 +119,6 @@ async def test_a_bad_cursor_is_a_400(platform):
         response = await api.get("/v1/workspace/assets", params={"cursor": "garbage"})
     assert response.status_code == 400
     assert response.json()["title"] == "Bad cursor"
-
-
-async def events_of(platform, user: uuid.UUID) -> int:
-    nc = await connect(platform.settings().nats_url, name="test")
-    try:
-        info = await nc.jetstream().stream_info(
-            EVENTS.name, subjects_filter=f"atelier.user.{user}.>"
-        )
-        return sum((info.state.subjects or {}).values())
-    finally:
-        await nc.close()
 
 
 async def test_a_wan_video_reaches_the_workspace_as_an_h264_mp4(platform):

@@ -16,7 +16,7 @@ from atelier.contracts.generation import GenerationCancelled, GenerationComplete
 from atelier.contracts.streams import DEAD_LETTERS, EVENTS
 from atelier.runtime.dead_letters import REASON
 from atelier.runtime.media import probe_video, read_png_parameters
-from tests.helpers import bus, client, count_events, job_assets, outcome, tiny_png
+from tests.helpers import bus, client, count_events, job_assets, outcome, settled, tiny_png
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ async def download(url: str) -> bytes:
         return (await anonymous.get(url)).raise_for_status().content
 
 
-async def test_img2img_from_a_workspace_asset_and_from_an_upload(platform):
+async def test_img2img_from_workspace_and_library_assets_and_from_an_upload(platform):
     user = uuid.uuid4()
     async with client(platform, user) as api:
         source = await generate(api, steps=2)
@@ -61,14 +61,25 @@ async def test_img2img_from_a_workspace_asset_and_from_an_upload(platform):
             },
             seed=7,
         )
+        library_id = (await api.post(f"/v1/workspace/assets/{asset['id']}/save")).json()[
+            "library_asset_id"
+        ]
+        await settled(platform)
+        from_library = await generate(api, reference_image={"library_asset_id": library_id})
         (modify,) = await job_assets(api, modified, 1)
         (exact,) = await job_assets(api, copied, 1)
+        (kept,) = await job_assets(api, from_library, 1)
 
     parameters = read_png_parameters(await download(modify["file_url"]))
     assert parameters["reference"]["mode"] == "modify"
     assert parameters["reference"]["image"]["key"] == f"{user}/{source}/0.png"
     assert (parameters["steps"], parameters["guidance_scale"]) == (20, 5.5)
     assert 0.35 <= parameters["reference"]["strength"] <= 0.65
+    library_reference = read_png_parameters(await download(kept["file_url"]))["reference"]
+    assert library_reference["image"] == {
+        "bucket": "user-library",
+        "key": f"{user}/{library_id}.png",
+    }
     exact_parameters = read_png_parameters(await download(exact["file_url"]))
     assert (exact_parameters["guidance_scale"], exact_parameters["steps"]) == (1.0, 6)
     assert exact_parameters["reference"]["strength"] <= 0.05
@@ -155,7 +166,7 @@ async def test_cancel_stops_a_running_job_and_skips_a_queued_one(platform):
     await events.nc.subscribe(subjects.user_progress(user), cb=on_progress)
     try:
         async with client(platform, user) as api:
-            running = await generate(api, num_images=4, width=256, height=256, steps=60)
+            running = await generate(api, num_images=2, width=128, height=128, steps=60)
             queued = await generate(api, steps=2)
             await asyncio.wait_for(previewed.wait(), 120)  # a preview every 5 steps
             for job in (queued, running):
@@ -194,7 +205,7 @@ async def test_a_worker_killed_mid_job_leaves_it_to_be_completed_exactly_once(pl
     await events.nc.subscribe(subjects.user_progress(user), cb=on_progress)
     try:
         async with client(platform, user) as api:
-            job = await generate(api, num_images=3, width=128, height=128, steps=30)
+            job = await generate(api, num_images=3, width=96, height=96, steps=20)
             await asyncio.wait_for(started.wait(), 120)
             worker.kill()
             await asyncio.to_thread(worker.start)

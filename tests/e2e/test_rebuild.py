@@ -8,26 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atelier.contracts.streams import EVENTS
-from tests.helpers import bus, client, rebuild, seeded_assets, settled, user_rows
+from tests.helpers import client, count_events, rebuild, seeded_assets, settled, user_rows
 
 pytestmark = pytest.mark.e2e
 
 
 async def side_effect_outcomes(platform, user: uuid.UUID) -> int:
-    events = await bus(platform)
-    try:
-        info = await events.js.stream_info(
-            EVENTS.name, subjects_filter=f"atelier.user.{user}.*.*.files_deleted"
-        )
-        stored = await events.js.stream_info(
-            EVENTS.name, subjects_filter=f"atelier.user.{user}.library.*.stored"
-        )
-        return sum((info.state.subjects or {}).values()) + sum(
-            (stored.state.subjects or {}).values()
-        )
-    finally:
-        await events.nc.close()
+    deleted = await count_events(platform, f"atelier.user.{user}.*.*.files_deleted")
+    return deleted + await count_events(platform, f"atelier.user.{user}.library.*.stored")
 
 
 async def test_rebuild_swaps_in_equal_tables_under_live_readers(platform):
