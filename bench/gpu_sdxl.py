@@ -339,7 +339,8 @@ def _gpu(settings: Settings) -> str:
     if settings.compile:
         compiled = [t for t in timings if "compile" in t.label]
         lines += [
-            f"- {t.label}: first call (compilation; batch 2 recompiles) {t.warmup_walls[0]:.1f} s"
+            f"- {t.label}: first call {t.warmup_walls[0]:.1f} s (compiling; a new batch size "
+            "recompiles)"
             for t in compiled
         ]
     return "\n".join(lines)

@@ -299,7 +299,7 @@ def _gpu(settings: Settings) -> str:
     lines += _baseline_line(timings)
     if settings.compile:
         lines += [
-            f"- {t.label}: first call (compilation) {t.warmup_walls[0]:.1f} s"
+            f"- {t.label}: first call {t.warmup_walls[0]:.1f} s (compiling)"
             for t in timings
             if "compile" in t.label
         ]

@@ -14,19 +14,22 @@ is started through `setpriv` with the ambient capability to search directories.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import os
 import pwd
 import re
 import shutil
 import signal
-import socket
 import stat
-import struct
 import subprocess
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from .base import ServerStartError
 from .ports import HOST, PortStore
@@ -94,74 +97,20 @@ def run_as(owner: pwd.struct_passwd) -> tuple[list[str], dict[str, Any]]:
     return [], {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
 
 
-class PostgresError(Exception):
-    """An ErrorResponse from the server."""
+def run_sql(port: int, sql: str, *, database: str = "postgres", user: str = "postgres"):
+    """Run one statement (asyncpg, trust auth) and return its rows. Also the readiness
+    probe: a server still starting up refuses the connection. It runs on a thread of its
+    own, so it also works when the caller is inside an event loop."""
 
-    def __init__(self, body: bytes) -> None:
-        fields = {f[:1]: f[1:].decode("utf-8", "replace") for f in body.split(b"\0") if f}
-        self.sqlstate = fields.get(b"C", "")
-        super().__init__(f"{fields.get(b'M', 'error')} (SQLSTATE {self.sqlstate})")
+    async def run():
+        conn = await asyncpg.connect(host=HOST, port=port, user=user, database=database, timeout=3)
+        try:
+            return await conn.fetch(sql)
+        finally:
+            await conn.close()
 
-
-def pg_execute(
-    host: str,
-    port: int,
-    sql: str,
-    *,
-    user: str = "postgres",
-    database: str = "postgres",
-    timeout: float = 3.0,
-) -> list[tuple[str | None, ...]]:
-    """Run `sql` over the wire protocol (v3, trust auth, simple query) and return the rows
-    (values as text); PostgresError on an error.
-
-    Small enough to serve as the readiness probe: a server that is still recovering answers
-    the startup message with an error ("the database system is starting up").
-    """
-    params = f"user\0{user}\0database\0{database}\0\0".encode()
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(struct.pack("!II", 8 + len(params), 3 << 16) + params)
-        stream = sock.makefile("rb")
-        error: PostgresError | None = None
-        rows: list[tuple[str | None, ...]] = []
-        query_sent = False
-        while True:
-            header = stream.read(5)
-            if len(header) < 5:
-                raise error or ConnectionError("PostgreSQL closed the connection")
-            kind, length = header[:1], struct.unpack("!I", header[1:])[0]
-            body = stream.read(length - 4)
-            if kind == b"R" and struct.unpack("!I", body[:4])[0] != 0:
-                raise ConnectionError("PostgreSQL asks for a password; expected trust auth")
-            if kind == b"D":
-                rows.append(_data_row(body))
-            elif kind == b"E":
-                error = PostgresError(body)
-                if not query_sent:
-                    raise error
-            elif kind == b"Z":  # ReadyForQuery: after startup, then after the query
-                if query_sent:
-                    break
-                query = sql.encode() + b"\0"
-                sock.sendall(b"Q" + struct.pack("!I", 4 + len(query)) + query)
-                query_sent = True
-        sock.sendall(b"X" + struct.pack("!I", 4))
-    if error is not None:
-        raise error
-    return rows
-
-
-def _data_row(body: bytes) -> tuple[str | None, ...]:
-    (count,), offset, values = struct.unpack_from("!H", body), 2, []
-    for _ in range(count):
-        (size,) = struct.unpack_from("!i", body, offset)
-        offset += 4
-        if size < 0:
-            values.append(None)
-        else:
-            values.append(body[offset : offset + size].decode("utf-8", "replace"))
-            offset += size
-    return tuple(values)
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, run()).result()
 
 
 class EmbeddedPostgres(SubprocessServer):
@@ -252,15 +201,12 @@ class EmbeddedPostgres(SubprocessServer):
 
     def probe(self) -> None:
         assert self.port is not None
-        pg_execute(HOST, self.port, "SELECT 1", user=self.user)
+        run_sql(self.port, "SELECT 1", user=self.user)
 
     def after_ready(self) -> None:
         assert self.port is not None
         exists = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"
-        if pg_execute(HOST, self.port, exists, user=self.user):
+        if run_sql(self.port, exists, user=self.user):
             return
-        try:
-            pg_execute(HOST, self.port, f'CREATE DATABASE "{self.database}"', user=self.user)
-        except PostgresError as exc:
-            if exc.sqlstate != "42P04":  # duplicate_database
-                raise
+        with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+            run_sql(self.port, f'CREATE DATABASE "{self.database}"', user=self.user)
