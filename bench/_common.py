@@ -16,14 +16,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+from atelier.runtime.accelerator import StepHooks
+
 #: Called with an on_step callback; runs one generation through the service's pipeline class.
 Call = Callable[[Callable[[int, int], None]], Any]
 
 
-def as_served() -> dict[str, Any]:
-    """The callbacks the GPU workers pass besides `on_step`: a preview sink (a small picture
-    from the latents every 5 steps, which copies them to the CPU) and a stop check."""
-    return {"on_preview": lambda step, image: None, "should_stop": lambda: False}
+def as_served(on_step) -> StepHooks:
+    """The hooks the GPU workers pass: `on_step`, a preview sink (a small picture from the
+    latents every 5 steps, which copies them to the CPU) and a stop check."""
+    return StepHooks(
+        on_step=on_step, should_stop=lambda: False, on_preview=lambda step, image: None
+    )
 
 
 def _env_int(name: str, default: int, minimum: int = 0) -> int:

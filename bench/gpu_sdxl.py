@@ -249,8 +249,7 @@ def generation(pipeline: SdxlPipeline, *, images: int, size: int, steps: int, ca
                 height=size,
                 steps=steps,
                 guidance_scale=GUIDANCE_SCALE,
-                on_step=on_step,
-                **as_served(),
+                hooks=as_served(on_step),
             )
 
     return call

@@ -212,8 +212,7 @@ def generation(
                 height=height,
                 steps=steps,
                 guidance_scale=GUIDANCE_SCALE,
-                on_step=on_step,
-                **as_served(),
+                hooks=as_served(on_step),
             )
 
     return call

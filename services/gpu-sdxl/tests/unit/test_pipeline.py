@@ -11,6 +11,7 @@ from transformers import CLIPTokenizer
 
 from atelier.gpu_sdxl.pipeline import GenerationInterrupted, SdxlPipeline
 from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
+from atelier.runtime.accelerator import StepHooks
 
 PROMPT = "a watercolour fox in the snow"
 COMMON = {"width": 64, "height": 64, "steps": 2, "guidance_scale": 5.0}
@@ -108,8 +109,10 @@ def test_should_stop_interrupts_after_the_step(sdxl: SdxlPipeline):
             negative_prompt=None,
             num_images=2,
             seed=1,
-            on_step=lambda done, total: steps.append((done, total)),
-            should_stop=lambda: len(steps) >= 2,
+            hooks=StepHooks(
+                on_step=lambda done, total: steps.append((done, total)),
+                should_stop=lambda: len(steps) >= 2,
+            ),
             **(COMMON | {"steps": 4}),
         )
     assert steps == [(1, 4), (2, 4)]
@@ -134,7 +137,7 @@ def test_img2img_returns_the_requested_size(sdxl: SdxlPipeline):
         height=64,
         steps=4,
         guidance_scale=5.0,
-        on_step=lambda done, total: steps.append((done, total)),
+        hooks=StepHooks(on_step=lambda done, total: steps.append((done, total))),
     )
     assert [image.size for image in images] == [(96, 64), (96, 64)]
     assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 4 steps run, of a schedule of 8
@@ -167,7 +170,7 @@ def test_exact_copy_runs_its_few_steps_at_a_tiny_strength(sdxl):
         height=64,
         steps=6,
         guidance_scale=1.0,
-        on_step=lambda done, total: steps.append((done, total)),
+        hooks=StepHooks(on_step=lambda done, total: steps.append((done, total))),
     )
     assert len(images) == 1
     assert steps[-1] == (6, 6)

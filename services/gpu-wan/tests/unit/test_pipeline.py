@@ -8,6 +8,7 @@ from PIL import Image
 
 from atelier.gpu_wan.pipeline import GenerationInterrupted, WanPipelines
 from atelier.gpu_wan.tiny_model import build_tiny_wan, build_tiny_wan_i2v
+from atelier.runtime.accelerator import StepHooks
 from atelier.runtime.media import encode_mp4, probe_video
 
 COMMON = {
@@ -90,8 +91,10 @@ def test_should_stop_interrupts(wan21: WanPipelines):
     with pytest.raises(GenerationInterrupted):
         wan21.text_to_video(
             **COMMON,
-            on_step=lambda done, total: steps.append((done, total)),
-            should_stop=lambda: len(steps) >= 2,
+            hooks=StepHooks(
+                on_step=lambda done, total: steps.append((done, total)),
+                should_stop=lambda: len(steps) >= 2,
+            ),
         )
     assert steps == [(1, 3), (2, 3)]
 

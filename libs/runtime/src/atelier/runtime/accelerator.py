@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,37 +125,43 @@ def latent_preview(latents: Any, max_side: int = 64) -> Image.Image:
     return image
 
 
-def step_callback(
-    total_steps: int,
-    on_step: StepCallback | None = None,
-    should_stop: StopCheck | None = None,
-    on_preview: PreviewCallback | None = None,
-    preview_every: int = 5,
-) -> Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]:
-    """A diffusers `callback_on_step_end` that reports progress and honours stop requests.
+@dataclass(frozen=True)
+class StepHooks:
+    """What a pipeline call reports and obeys after each denoising step.
 
-    After step `i` (0-based) it calls `on_step(i + 1, total)`, where total is the number of
-    denoising steps the pipeline actually runs (`pipe._num_timesteps`, fewer than asked for
-    with img2img strength < 1). When `should_stop()` is true it sets diffusers' interrupt flag
-    (`pipe._interrupt = True`) and raises `GenerationInterrupted` at once, so no partial
-    result is decoded by the VAE. Every `preview_every` steps (and at the last) it passes
-    `on_preview(step, image)` a small picture made from the latents.
+    `on_step(done, total)` gets the number of steps the pipeline actually runs
+    (`pipe._num_timesteps`); `on_preview(step, image)` gets a small picture made from the
+    latents every `preview_every` steps and at the last; when `should_stop()` is true the
+    call sets diffusers' interrupt flag and raises `GenerationInterrupted` at once, so no
+    partial result is decoded by the VAE.
     """
 
-    def callback(pipe: Any, step_index: int, timestep: Any, kwargs: dict[str, Any]):
-        total = int(getattr(pipe, "_num_timesteps", 0) or total_steps)
-        done = step_index + 1
-        if on_step is not None:
-            on_step(done, total)
-        wants_preview = done % preview_every == 0 or done == total
-        if on_preview is not None and wants_preview and "latents" in kwargs:
-            on_preview(done, latent_preview(kwargs["latents"]))
-        if should_stop is not None and should_stop():
-            pipe._interrupt = True
-            raise GenerationInterrupted(done, total)
-        return kwargs
+    on_step: StepCallback | None = None
+    should_stop: StopCheck | None = None
+    on_preview: PreviewCallback | None = None
+    preview_every: int = 5
 
-    return callback
+    def callback(self, total_steps: int) -> Callable[[Any, int, Any, dict[str, Any]], dict]:
+        """A diffusers `callback_on_step_end` for one call of `total_steps` steps."""
+
+        def callback(pipe: Any, step_index: int, timestep: Any, kwargs: dict[str, Any]):
+            total = int(getattr(pipe, "_num_timesteps", 0) or total_steps)
+            done = step_index + 1
+            if self.on_step is not None:
+                self.on_step(done, total)
+            wants_preview = done % self.preview_every == 0 or done == total
+            if self.on_preview is not None and wants_preview and "latents" in kwargs:
+                self.on_preview(done, latent_preview(kwargs["latents"]))
+            if self.should_stop is not None and self.should_stop():
+                pipe._interrupt = True
+                raise GenerationInterrupted(done, total)
+            return kwargs
+
+        return callback
+
+
+#: No progress, no previews, never stops: the default of the pipelines' `hooks`.
+NO_HOOKS = StepHooks()
 
 
 def run_interruptible(pipe: Any, call: Callable[[], Any]) -> Any:

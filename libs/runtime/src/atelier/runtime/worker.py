@@ -17,7 +17,7 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,7 +44,7 @@ from atelier.contracts.generation import (
 )
 from atelier.contracts.progress import StepProgress
 from atelier.contracts.streams import EVENTS
-from atelier.runtime.accelerator import GenerationInterrupted
+from atelier.runtime.accelerator import GenerationInterrupted, StepHooks
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Reject, Retry
 from atelier.runtime.objects import ObjectStore
@@ -76,9 +76,21 @@ class RenderJob:
 
     spec: GenerationSpec
     images: Mapping[ImageRef, Image.Image]
-    on_step: Callable[[int, int], None]
-    on_preview: Callable[[int, Image.Image], None]
-    should_stop: Callable[[], bool]
+    hooks: StepHooks
+
+    def arguments(self, seed: int) -> dict:
+        """The keyword arguments every pipeline call of this job shares."""
+        spec = self.spec
+        return {
+            "prompt": spec.prompt,
+            "negative_prompt": spec.negative_prompt,
+            "seed": seed,
+            "width": spec.width,
+            "height": spec.height,
+            "steps": spec.steps,
+            "guidance_scale": spec.guidance_scale,
+            "hooks": self.hooks,
+        }
 
 
 class LoadedPipeline(Protocol):
@@ -289,10 +301,9 @@ class GenerationWorker:
             image.save(out, format="WEBP", quality=60)
             send(step, last_total[0], base64.b64encode(out.getvalue()).decode())
 
-        return RenderJob(
-            spec=request.data.spec,
-            images=images,
+        hooks = StepHooks(
             on_step=on_step,
-            on_preview=on_preview,
             should_stop=lambda: job_id in self.cancelled,
+            on_preview=on_preview,
         )
+        return RenderJob(spec=request.data.spec, images=images, hooks=hooks)

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageOps
 
 from atelier.runtime.accelerator import (
+    NO_HOOKS,
     GenerationInterrupted,
-    PreviewCallback,
+    StepHooks,
     choose_device,
     choose_dtype,
     module_memory_bytes,
     run_interruptible,
-    step_callback,
 )
 
 if TYPE_CHECKING:
@@ -101,9 +100,7 @@ class SdxlPipeline:
         seed: int,
         steps: int,
         guidance_scale: float,
-        on_step: Callable[[int, int], None] | None,
-        should_stop: Callable[[], bool] | None,
-        on_preview: PreviewCallback | None,
+        hooks: StepHooks,
         **extra: Any,
     ) -> list[Image.Image]:
         if num_images < 1:
@@ -117,7 +114,7 @@ class SdxlPipeline:
             "guidance_scale": guidance_scale,
             "generator": self._generators(seed, num_images),
             "output_type": "pil",
-            "callback_on_step_end": step_callback(steps, on_step, should_stop, on_preview),
+            "callback_on_step_end": hooks.callback(steps),
             **extra,
         }
         with self._lock:
@@ -135,13 +132,11 @@ class SdxlPipeline:
         height: int,
         steps: int,
         guidance_scale: float,
-        on_step: Callable[[int, int], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        on_preview: PreviewCallback | None = None,
+        hooks: StepHooks = NO_HOOKS,
     ) -> list[Image.Image]:
         """`num_images` images in one batched call; image i is what seed + i gives alone.
 
-        Raises `GenerationInterrupted` when `should_stop()` turns true after a step.
+        Raises `GenerationInterrupted` when `hooks.should_stop()` turns true after a step.
         """
         return self._run(
             self._text2img,
@@ -151,9 +146,7 @@ class SdxlPipeline:
             seed=seed,
             steps=steps,
             guidance_scale=guidance_scale,
-            on_step=on_step,
-            should_stop=should_stop,
-            on_preview=on_preview,
+            hooks=hooks,
             width=width,
             height=height,
         )
@@ -171,9 +164,7 @@ class SdxlPipeline:
         height: int,
         steps: int,
         guidance_scale: float,
-        on_step: Callable[[int, int], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        on_preview: PreviewCallback | None = None,
+        hooks: StepHooks = NO_HOOKS,
     ) -> list[Image.Image]:
         """Like `generate`, starting from `image` (scaled and centre-cropped to width x height);
         `strength` in (0, 1] is how much of it is re-noised.
@@ -193,9 +184,7 @@ class SdxlPipeline:
             seed=seed,
             steps=math.ceil(steps / strength - 1e-9),
             guidance_scale=guidance_scale,
-            on_step=on_step,
-            should_stop=should_stop,
-            on_preview=on_preview,
+            hooks=hooks,
             image=source,
             strength=strength,
         )

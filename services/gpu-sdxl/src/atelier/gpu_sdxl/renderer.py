@@ -15,19 +15,7 @@ class SdxlRenderer:
 
     def render(self, job: RenderJob) -> list[RenderedFile]:
         spec = job.spec
-        arguments = {
-            "prompt": spec.prompt,
-            "negative_prompt": spec.negative_prompt,
-            "num_images": spec.num_images,
-            "seed": spec.seed,
-            "width": spec.width,
-            "height": spec.height,
-            "steps": spec.steps,
-            "guidance_scale": spec.guidance_scale,
-            "on_step": job.on_step,
-            "on_preview": job.on_preview,
-            "should_stop": job.should_stop,
-        }
+        arguments = job.arguments(spec.seed) | {"num_images": spec.num_images}
         if spec.reference is None:
             images = self.pipeline.generate(**arguments)
         else:

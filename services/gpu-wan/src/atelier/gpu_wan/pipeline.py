@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageOps
 
 from atelier.runtime.accelerator import (
+    NO_HOOKS,
     GenerationInterrupted,
-    PreviewCallback,
+    StepHooks,
     choose_device,
     choose_dtype,
     module_memory_bytes,
     run_interruptible,
-    step_callback,
 )
 
 if TYPE_CHECKING:
@@ -183,9 +182,7 @@ class WanPipelines:
         height: int,
         steps: int,
         guidance_scale: float,
-        on_step: Callable[[int, int], None] | None,
-        should_stop: Callable[[], bool] | None,
-        on_preview: PreviewCallback | None,
+        hooks: StepHooks,
         **extra: Any,
     ) -> list[Image.Image]:
         import torch
@@ -204,7 +201,7 @@ class WanPipelines:
             # A CPU generator gives the same initial noise for a seed on every device.
             "generator": torch.Generator(device="cpu").manual_seed(seed),
             "output_type": "pil",
-            "callback_on_step_end": step_callback(steps, on_step, should_stop, on_preview),
+            "callback_on_step_end": hooks.callback(steps),
             **extra,
         }
         with self._lock:
@@ -222,12 +219,10 @@ class WanPipelines:
         height: int,
         steps: int,
         guidance_scale: float,
-        on_step: Callable[[int, int], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        on_preview: PreviewCallback | None = None,
+        hooks: StepHooks = NO_HOOKS,
     ) -> list[Image.Image]:
         """The frames of one video. num_frames must be 4k + 1, width and height multiples of
-        16. Raises `GenerationInterrupted` when `should_stop()` turns true after a step."""
+        16. Raises `GenerationInterrupted` when `hooks.should_stop()` turns true after a step."""
         return self._run(
             self._t2v,
             prompt=prompt,
@@ -238,9 +233,7 @@ class WanPipelines:
             height=height,
             steps=steps,
             guidance_scale=guidance_scale,
-            on_step=on_step,
-            should_stop=should_stop,
-            on_preview=on_preview,
+            hooks=hooks,
         )
 
     def image_to_video(
@@ -256,9 +249,7 @@ class WanPipelines:
         height: int,
         steps: int,
         guidance_scale: float,
-        on_step: Callable[[int, int], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        on_preview: PreviewCallback | None = None,
+        hooks: StepHooks = NO_HOOKS,
     ) -> list[Image.Image]:
         """The frames of one video starting at `image` (and ending at `last_image`, where the
         checkpoint supports it: see `supports_last_frame`). Both images are scaled and
@@ -285,8 +276,6 @@ class WanPipelines:
             height=height,
             steps=steps,
             guidance_scale=guidance_scale,
-            on_step=on_step,
-            should_stop=should_stop,
-            on_preview=on_preview,
+            hooks=hooks,
             **extra,
         )

@@ -27,19 +27,7 @@ class WanRenderer:
     def _render_one(self, job: RenderJob, index: int) -> RenderedFile:
         spec, seed = job.spec, job.spec.seed + index
         video = spec.mode == "video"
-        arguments = {
-            "prompt": spec.prompt,
-            "negative_prompt": spec.negative_prompt,
-            "num_frames": spec.num_frames if video else 1,
-            "seed": seed,
-            "width": spec.width,
-            "height": spec.height,
-            "steps": spec.steps,
-            "guidance_scale": spec.guidance_scale,
-            "on_step": job.on_step,
-            "on_preview": job.on_preview,
-            "should_stop": job.should_stop,
-        }
+        arguments = job.arguments(seed) | {"num_frames": spec.num_frames if video else 1}
         if spec.start_frame:
             last = job.images[spec.end_frame] if spec.end_frame else None
             frames = self.pipeline.image_to_video(
