@@ -12,6 +12,7 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from atelier.contracts.assets import AssetSnapshot
 from atelier.runtime.settings import RuntimeSettings
 
 
@@ -86,6 +87,18 @@ class ObjectStore:
         await self._client.copy_object(
             Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key}
         )
+
+    async def delete_all(self, bucket: str, keys: list[str]) -> None:
+        for key in keys:
+            await self.delete(bucket, key)
+
+    async def copy_asset(
+        self, asset: AssetSnapshot, source_bucket: str, bucket: str, key: str, thumbnail_key: str
+    ) -> AssetSnapshot:
+        """Copy an asset's file and thumbnail to new keys; the snapshot of the copy."""
+        await self.copy(source_bucket, asset.storage_key, bucket, key)
+        await self.copy(source_bucket, asset.thumbnail_key, bucket, thumbnail_key)
+        return asset.model_copy(update={"storage_key": key, "thumbnail_key": thumbnail_key})
 
     async def keys(self, bucket: str, prefix: str = "") -> list[str]:
         paginator = self._client.get_paginator("list_objects_v2")

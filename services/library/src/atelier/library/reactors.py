@@ -12,7 +12,6 @@ from nats.js.api import ConsumerConfig
 from atelier.contracts import library_events as events
 from atelier.contracts import storage, subjects
 from atelier.contracts import workspace_events as workspace
-from atelier.contracts.assets import AssetSnapshot
 from atelier.library.domain.decisions import SOURCE
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery
@@ -46,18 +45,12 @@ class LibraryReactors:
 
     async def _store(self, saved: workspace.AssetSaved) -> None:
         user, library_id, source = saved.user_id, saved.data.library_asset_id, saved.data.asset
-        key = storage.library_file(user, library_id, storage.extension_of(source.storage_key))
-        thumbnail_key = storage.library_thumbnail(user, library_id)
-        await self.objects.copy(
-            storage.WORKSPACE_BUCKET, source.storage_key, storage.LIBRARY_BUCKET, key
-        )
-        await self.objects.copy(
-            storage.WORKSPACE_BUCKET, source.thumbnail_key, storage.LIBRARY_BUCKET, thumbnail_key
-        )
-        stored = AssetSnapshot(
-            **source.model_dump(exclude={"storage_key", "thumbnail_key"}),
-            storage_key=key,
-            thumbnail_key=thumbnail_key,
+        stored = await self.objects.copy_asset(
+            source,
+            storage.WORKSPACE_BUCKET,
+            storage.LIBRARY_BUCKET,
+            storage.library_file(user, library_id, storage.extension_of(source.storage_key)),
+            storage.library_thumbnail(user, library_id),
         )
         await self.bus.publish(
             events.AssetStored.create(
@@ -77,8 +70,7 @@ class LibraryReactors:
 
     async def _delete_files(self, deleted: events.AssetDeleted) -> None:
         keys = [deleted.data.storage_key, deleted.data.thumbnail_key]
-        for key in keys:
-            await self.objects.delete(storage.LIBRARY_BUCKET, key)
+        await self.objects.delete_all(storage.LIBRARY_BUCKET, keys)
         await self.bus.publish(
             events.LibraryFilesDeleted.create(
                 source=SOURCE,

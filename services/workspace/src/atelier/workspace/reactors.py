@@ -16,7 +16,6 @@ from nats.js.api import ConsumerConfig
 from atelier.contracts import library_events as library
 from atelier.contracts import storage, subjects
 from atelier.contracts import workspace_events as events
-from atelier.contracts.assets import AssetSnapshot
 from atelier.runtime.aggregates import execute, read_history
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Retry
@@ -59,8 +58,7 @@ class WorkspaceReactors:
             if (await read_history(self.bus, copy)).sequence == 0:
                 raise Retry("the library has not stored its copy yet", delay=1.0)
         keys = [left.data.storage_key, left.data.thumbnail_key]
-        for key in keys:
-            await self.objects.delete(storage.WORKSPACE_BUCKET, key)
+        await self.objects.delete_all(storage.WORKSPACE_BUCKET, keys)
         await self.bus.publish(
             events.FilesDeleted.create(
                 source=SOURCE,
@@ -72,18 +70,12 @@ class WorkspaceReactors:
 
     async def _copy_in(self, copied: library.CopiedToWorkspace) -> None:
         user, new_id, source = copied.user_id, copied.data.workspace_asset_id, copied.data.asset
-        key = storage.workspace_copy(user, new_id, storage.extension_of(source.storage_key))
-        thumbnail_key = storage.workspace_copy_thumbnail(user, new_id)
-        await self.objects.copy(
-            storage.LIBRARY_BUCKET, source.storage_key, storage.WORKSPACE_BUCKET, key
-        )
-        await self.objects.copy(
-            storage.LIBRARY_BUCKET, source.thumbnail_key, storage.WORKSPACE_BUCKET, thumbnail_key
-        )
-        snapshot = AssetSnapshot(
-            **source.model_dump(exclude={"storage_key", "thumbnail_key"}),
-            storage_key=key,
-            thumbnail_key=thumbnail_key,
+        snapshot = await self.objects.copy_asset(
+            source,
+            storage.LIBRARY_BUCKET,
+            storage.WORKSPACE_BUCKET,
+            storage.workspace_copy(user, new_id, storage.extension_of(source.storage_key)),
+            storage.workspace_copy_thumbnail(user, new_id),
         )
         await self.bus.publish(
             events.AssetAdded.create(
