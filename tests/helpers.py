@@ -170,6 +170,7 @@ async def user_rows(platform: Platform, user_id: uuid.UUID) -> dict[str, list[di
             ]
             for table in (
                 "workspace.workspace_assets",
+                "workspace.generation_jobs",
                 "library.user_library",
                 "library.user_collections",
             )

@@ -148,6 +148,11 @@ class _JobData(_Frozen):
 
 class GenerationRequestedData(_JobData):
     spec: GenerationSpec
+    request_hash: str | None = Field(
+        default=None,
+        max_length=64,
+        description="With an Idempotency-Key: the hash of the request body it was sent with",
+    )
 
     @model_validator(mode="after")
     def _same_model(self) -> Self:

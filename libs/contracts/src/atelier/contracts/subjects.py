@@ -48,9 +48,10 @@ def generation_job(user_id: uuid.UUID, model: str, job_id: uuid.UUID) -> str:
     return f"{EVENTS_ROOT}.{_token(user_id)}.generation.{_token(model)}.{_token(job_id)}.*"
 
 
-def generation_history(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
-    """Every event of one job, whatever its model (the caller may not know it)."""
-    return f"{EVENTS_ROOT}.{_token(user_id)}.generation.*.{_token(job_id)}.*"
+def generation_history(user_id: uuid.UUID, job_id: uuid.UUID, event: str = "*") -> str:
+    """Every event of one job (or one kind), whatever its model (the caller may not know it)."""
+    event_token = event if event == "*" else _token(event)
+    return f"{EVENTS_ROOT}.{_token(user_id)}.generation.*.{_token(job_id)}.{event_token}"
 
 
 def generation_events(event: str = "*", model: str = "*") -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+from atelier.contracts import jobs as job_api
 from atelier.contracts import workspace as api
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.runtime.lifecycle import wait_all
 from atelier.runtime.projection import ProjectionRunner
 from atelier.runtime.service import reactor, resources, serve_routes
-from atelier.workspace import reactors
+from atelier.workspace import jobs, reactors
 from atelier.workspace.commands import WorkspaceCommands
 from atelier.workspace.config import WorkspaceSettings
 from atelier.workspace.projection import WorkspaceProjection
@@ -34,7 +35,11 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
         assets = AssetRepository(res.pool)
         commands = WorkspaceCommands(res.bus, assets, settle=runner.settle)
         queries = WorkspaceQueries(res.pool, res.objects, settings)
+        progress = jobs.LatestProgress()
+        await progress.follow(res.nc)
+        job_queries = jobs.JobQueries(res.pool, res.bus, progress)
         routes = [
+            (job_api.GET_JOB, job_api.GetJob, job_queries.get_job),
             (api.LIST_ASSETS, api.ListAssets, queries.list_assets),
             (api.SAVE_ASSET, api.SaveAsset, commands.save),
             (api.DISCARD_ASSET, api.DiscardAsset, commands.discard),

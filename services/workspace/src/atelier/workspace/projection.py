@@ -1,4 +1,5 @@
-"""`workspace_assets`, a projection of generation and workspace events."""
+"""The workspace projection: `workspace_assets` from generation and workspace events,
+and `generation_jobs` (see `jobs`) from generation events, in one transaction each."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from atelier.contracts import workspace_events as events
 from atelier.contracts.assets import AssetSnapshot
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import GenerationCompleted
+from atelier.workspace import jobs
 from atelier.workspace.domain.assets import asset_id, expires_at
 
 DDL = """
@@ -57,7 +59,7 @@ ON CONFLICT DO NOTHING
 class WorkspaceProjection:
     name = "workspace_assets"
     subjects = (
-        subjects.generation_events("completed"),
+        subjects.generation_events(),
         subjects.events_of(events.KIND),
     )
 
@@ -66,8 +68,11 @@ class WorkspaceProjection:
 
     async def create_tables(self, conn: asyncpg.Connection) -> None:
         await conn.execute(DDL)
+        await conn.execute(jobs.DDL)
 
     async def apply(self, conn: asyncpg.Connection, event: Envelope) -> None:
+        if event.type.startswith("generation."):
+            await jobs.apply(conn, event)
         match event:
             case GenerationCompleted():
                 await self._add_generated(conn, event)

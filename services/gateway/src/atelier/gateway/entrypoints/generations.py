@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request, Response, status
+from nats.js.errors import NotFoundError
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 
-from atelier.contracts import library, storage, subjects, workspace
+from atelier.contracts import jobs, library, storage, subjects, workspace
 from atelier.contracts.generation import (
     OUTCOMES,
     GenerationCancelRequested,
@@ -19,13 +22,18 @@ from atelier.contracts.generation import (
     GenerationRequestedData,
     ImageRef,
 )
+from atelier.contracts.jobs import JobStatus
+from atelier.contracts.registry import decode_event
+from atelier.contracts.streams import EVENTS
 from atelier.gateway.domain.generation_request import GenerationRequest, ImageSource, resolve
 from atelier.gateway.entrypoints.dependencies import GatewayDep, UserDep
 from atelier.gateway.problems import Problem
 from atelier.runtime.aggregates import Decision, History, Refused, execute
+from atelier.runtime.bus import ConcurrencyConflict
 
 router = APIRouter(tags=["generations"])
 SOURCE = "gateway"
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5d1b9f62-6a77-4c1e-9a43-3d8f2c5e7b90")
 
 UPLOAD_TYPES = {"image/png", "image/jpeg", "image/webp"}
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -45,21 +53,59 @@ class Uploaded(BaseModel):
 
 @router.post("/v1/generations", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
 async def submit_generation(
-    body: GenerationRequest, user: UserDep, gw: GatewayDep, response: Response
+    body: GenerationRequest,
+    user: UserDep,
+    gw: GatewayDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JobAccepted:
+    """Queue a job. With an `Idempotency-Key`, the same key and body give the same job
+    (after a gateway restart too: the log remembers); the same key with another body is
+    refused with 422."""
     images = {
         role: await _locate(gw, user.id, source) for role, source in body.image_sources().items()
     }
     spec = resolve(body, gw.settings, images)
-    job_id = uuid.uuid4()
+    if idempotency_key is None:
+        job_id, request_hash = uuid.uuid4(), None
+    else:
+        job_id, request_hash = idempotent_job(user.id, idempotency_key, body)
     event = GenerationRequested.create(
         source=SOURCE,
         user_id=user.id,
-        data=GenerationRequestedData(job_id=job_id, model=spec.model, spec=spec),
+        data=GenerationRequestedData(
+            job_id=job_id, model=spec.model, spec=spec, request_hash=request_hash
+        ),
     )
-    await gw.bus.publish(event)
     response.headers["Location"] = f"/v1/generations/{job_id}"
-    return JobAccepted(job_id=job_id, status="queued")
+    accepted = JobAccepted(job_id=job_id, status="queued")
+    if idempotency_key is None:
+        await gw.bus.publish(event)
+        return accepted
+    for _ in range(2):
+        earlier = await _requested(gw, user.id, job_id)
+        if earlier is not None:
+            if earlier.data.request_hash != request_hash:
+                raise Problem(
+                    422, "Idempotency key reused", "this key was sent before with another body"
+                )
+            return accepted
+        try:
+            await gw.bus.publish(
+                event,
+                expected_last_sequence=0,
+                concurrency_filter=subjects.generation_history(user.id, job_id),
+            )
+        except ConcurrencyConflict:
+            continue  # the same key, at the same moment: compare with that request
+        return accepted
+    raise Problem(409, "Conflict", "the idempotency key is in use; retry")
+
+
+@router.get("/v1/generations/{job_id}", response_model=JobStatus)
+async def get_generation(job_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> JobStatus:
+    """Status, progress while running, place in the queue, timings, error, asset ids."""
+    return await gw.call(jobs.GET_JOB, jobs.GetJob(user_id=user.id, job_id=job_id), JobStatus)
 
 
 @router.post(
@@ -115,6 +161,23 @@ async def upload_image(
     key = storage.upload(user.id, upload_id)
     await gw.objects.put(storage.WORKSPACE_BUCKET, key, png.getvalue(), "image/png")
     return Uploaded(upload_id=upload_id, width=width, height=height)
+
+
+def idempotent_job(user_id: uuid.UUID, key: str, body: GenerationRequest) -> tuple[uuid.UUID, str]:
+    """The job id an Idempotency-Key names, and the hash of the body sent with it."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    job_id = uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user_id}:{key}")
+    return job_id, hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _requested(gw, user_id: uuid.UUID, job_id: uuid.UUID) -> GenerationRequested | None:
+    """The job's `generation.requested` event, if the log has it (whatever its model)."""
+    subject = subjects.generation_history(user_id, job_id, GenerationRequested.name)
+    try:
+        msg = await gw.bus.js.get_last_msg(EVENTS.name, subject)
+    except NotFoundError:
+        return None
+    return decode_event(msg.subject, msg.data)
 
 
 async def _locate(gw, user_id: uuid.UUID, source: ImageSource) -> ImageRef:

@@ -1,0 +1,145 @@
+"""`generation_jobs`: the status of every job, projected from generation events (part of
+the workspace projection, so a rebuild recreates it with the assets), and the query that
+answers `GET /v1/generations/{job_id}`."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import asyncpg
+from nats.aio.client import Client as NatsClient
+
+from atelier.contracts import generation as gen
+from atelier.contracts import jobs as api
+from atelier.contracts import subjects
+from atelier.contracts.envelope import Envelope
+from atelier.contracts.progress import StepProgress
+from atelier.runtime.aggregates import read_history
+from atelier.runtime.bus import EventBus
+from atelier.runtime.rpc import RpcError
+from atelier.workspace.domain.assets import asset_id
+
+DDL = """
+CREATE TABLE IF NOT EXISTS generation_jobs (
+    job_id uuid PRIMARY KEY,
+    user_id uuid NOT NULL,
+    model text NOT NULL,
+    status text NOT NULL
+        CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+    cancel_requested boolean NOT NULL DEFAULT false,
+    spec jsonb NOT NULL,
+    queued_at timestamptz NOT NULL,
+    started_at timestamptz,
+    finished_at timestamptz,
+    attempts integer NOT NULL DEFAULT 0,
+    error text,
+    asset_ids uuid[] NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS generation_jobs_queue
+    ON generation_jobs (model, queued_at) WHERE status = 'queued';
+"""
+
+#: A job's row only moves forward: an outcome is final, whatever arrives after it.
+_OPEN = "status IN ('queued', 'running')"
+
+
+async def apply(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Project one generation event into `generation_jobs`."""
+    job, at = event.data.job_id, event.occurred_at
+    match event:
+        case gen.GenerationRequested():
+            await conn.execute(
+                "INSERT INTO generation_jobs (job_id, user_id, model, status, spec, queued_at) "
+                "VALUES ($1, $2, $3, 'queued', $4, $5) ON CONFLICT (job_id) DO NOTHING",
+                job, event.user_id, event.data.model,
+                event.data.spec.model_dump(mode="json"), at,
+            )  # fmt: skip
+        case gen.GenerationStarted():
+            await conn.execute(
+                f"UPDATE generation_jobs SET status = 'running', attempts = $2, "
+                f"started_at = coalesce(started_at, $3) WHERE job_id = $1 AND {_OPEN}",
+                job, event.data.attempt, at,
+            )  # fmt: skip
+        case gen.GenerationCancelRequested():
+            await conn.execute(
+                "UPDATE generation_jobs SET cancel_requested = true WHERE job_id = $1", job
+            )
+        case gen.GenerationCompleted():
+            ids = [asset_id(job, asset.index) for asset in event.data.assets]
+            await _finish(conn, job, "completed", at, asset_ids=ids)
+        case gen.GenerationFailed():
+            await _finish(conn, job, "failed", at, error=event.data.reason)
+        case gen.GenerationCancelled():
+            await _finish(conn, job, "cancelled", at)
+
+
+async def _finish(conn, job, status: str, at, *, error=None, asset_ids=()) -> None:
+    await conn.execute(
+        f"UPDATE generation_jobs SET status = $2, finished_at = $3, error = $4, "
+        f"asset_ids = $5 WHERE job_id = $1 AND {_OPEN}",
+        job, status, at, error, list(asset_ids),
+    )  # fmt: skip
+
+
+class LatestProgress:
+    """The last step progress of each running job, from core NATS (ephemeral, bounded)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._latest: OrderedDict = OrderedDict()
+
+    async def follow(self, nc: NatsClient) -> None:
+        async def on_progress(msg) -> None:
+            progress = StepProgress.model_validate_json(msg.data)
+            self._latest[progress.job_id] = progress
+            self._latest.move_to_end(progress.job_id)
+            while len(self._latest) > self.limit:
+                self._latest.popitem(last=False)
+
+        await nc.subscribe(f"{subjects.PROGRESS_ROOT}.>", cb=on_progress)
+
+    def of(self, job_id) -> StepProgress | None:
+        return self._latest.get(job_id)
+
+
+class JobQueries:
+    def __init__(self, pool: asyncpg.Pool, bus: EventBus, progress: LatestProgress) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.progress = progress
+
+    async def get_job(self, query: api.GetJob) -> api.JobStatus:
+        row = await self.pool.fetchrow(
+            "SELECT *, CASE WHEN status = 'queued' THEN ("
+            "  SELECT count(*) FROM generation_jobs ahead WHERE ahead.status = 'queued'"
+            "  AND ahead.model = j.model AND (ahead.queued_at, ahead.job_id)"
+            "  < (j.queued_at, j.job_id)) END AS queue_position "
+            "FROM generation_jobs j WHERE job_id = $1 AND user_id = $2",
+            query.job_id,
+            query.user_id,
+        )
+        if row is None:
+            return await self._from_log(query)
+        status = api.JobStatus(**{k: v for k, v in row.items() if k in api.JobStatus.model_fields})
+        if status.status == "running":
+            status.progress = self.progress.of(status.job_id)
+        return status
+
+    async def _from_log(self, query: api.GetJob) -> api.JobStatus:
+        """Just submitted and not projected yet: queued, as the log says (read-your-writes)."""
+        history = await read_history(
+            self.bus, subjects.generation_history(query.user_id, query.job_id)
+        )
+        match history.last:
+            case None:
+                raise RpcError(404, "Not Found", "no such generation")
+            case gen.GenerationRequested() as requested:
+                return api.JobStatus(
+                    job_id=query.job_id,
+                    model=requested.data.model,
+                    status="queued",
+                    queued_at=requested.occurred_at,
+                    spec=requested.data.spec.model_dump(mode="json"),
+                )
+            case _:
+                raise RpcError(503, "Service Unavailable", "the job is being updated; retry")
