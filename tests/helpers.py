@@ -165,7 +165,7 @@ async def user_rows(platform: Platform, user_id: uuid.UUID) -> dict[str, list[di
             table: [
                 dict(row)
                 for row in await conn.fetch(
-                    f"SELECT * FROM {table} WHERE user_id = $1 ORDER BY id", user_id
+                    f"SELECT * FROM {table} WHERE user_id = $1 ORDER BY 1", user_id
                 )
             ]
             for table in (

@@ -5,7 +5,7 @@ import asyncio
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import client, count_events, rebuild, seeded_assets, settled, user_rows
@@ -67,7 +67,13 @@ ACTIONS = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+# Bounded: a few examples, no shrinking (a failing example is printed as found).
+@settings(
+    max_examples=4,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 @given(actions=ACTIONS)
 async def test_random_actions_then_rebuild_gives_the_live_tables_row_for_row(platform, actions):
     user = uuid.uuid4()

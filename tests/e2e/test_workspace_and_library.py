@@ -286,3 +286,25 @@ async def test_copy_to_workspace_makes_a_new_workspace_asset_with_its_own_files(
         f"{user}/copies/{copy_id}.png",
         f"{user}/copies/{copy_id}.thumb.webp",
     ) == [True, True]
+
+
+async def test_clearing_after_the_library_copy_was_deleted_saves_it_again_first(platform):
+    """Found by the property test: the old, deleted copy must not count as the new one."""
+    user = uuid.uuid4()
+    async with client(platform, user) as api:
+        (asset,) = await seeded_assets(platform, api, user, 1)
+        saved = await api.post(f"/v1/workspace/assets/{asset['id']}/save")
+        library_id = saved.json()["library_asset_id"]
+        await library_asset(api, library_id)
+        await api.delete(f"/v1/library/assets/{library_id}")
+
+        async def unsaved():
+            (item,) = await workspace_items(api)
+            return item["library_asset_id"] is None
+
+        await eventually(unsaved)
+        cleared = await api.post("/v1/workspace/clear")
+        assert cleared.json() == {"saved": 1, "removed": 1}
+        again = await library_asset(api, library_id)
+    assert await objects_exist(platform, LIBRARY_BUCKET, f"{user}/{library_id}.png") == [True]
+    assert again["source_workspace_asset_id"] == asset["id"]

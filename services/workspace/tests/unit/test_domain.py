@@ -1,7 +1,8 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from atelier.workspace.domain.assets import asset_id, expires_at
+from atelier.contracts.generation import generated_asset_id as asset_id
+from atelier.workspace.domain.assets import expires_at
 
 JOB = uuid.uuid4()
 

@@ -126,6 +126,16 @@ class GenerationSpec(_Frozen):
                 raise ValueError(f"{reference.mode}: {name} must be within {low}–{high}")
 
 
+#: Namespace of generated assets' ids: uuid5(job_id, index) names one asset forever, so
+#: every replay of the log, and every subscriber, gives it the same id.
+_GENERATED_ASSET_NAMESPACE = uuid.UUID("3f1c7b8e-5b7a-4c55-9a39-6a3c1d0e2b10")
+
+
+def generated_asset_id(job_id: uuid.UUID, index: int) -> uuid.UUID:
+    """The workspace asset id of a job's `index`-th file."""
+    return uuid.uuid5(_GENERATED_ASSET_NAMESPACE, f"{job_id}/{index}")
+
+
 class GeneratedAsset(_Frozen):
     """One file a GPU service wrote into the workspace bucket."""
 

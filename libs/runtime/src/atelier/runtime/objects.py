@@ -16,6 +16,10 @@ from atelier.contracts.assets import AssetSnapshot
 from atelier.runtime.settings import RuntimeSettings
 
 
+class ObjectMissing(Exception):
+    """The object to read or copy is not there."""
+
+
 class ObjectStore:
     def __init__(self, settings: RuntimeSettings) -> None:
         self._settings = settings
@@ -84,9 +88,12 @@ class ObjectStore:
         await self._client.delete_object(Bucket=bucket, Key=key)
 
     async def copy(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
-        await self._client.copy_object(
-            Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key}
-        )
+        try:
+            await self._client.copy_object(
+                Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key}
+            )
+        except self._client.exceptions.NoSuchKey as error:
+            raise ObjectMissing(f"{source_bucket}/{source_key}") from error
 
     async def delete_all(self, bucket: str, keys: list[str]) -> None:
         for key in keys:

@@ -33,9 +33,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
 @pytest.fixture(scope="session")
 def platform(servers: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     data_dir = tmp_path_factory.mktemp("platform")
-    # Sweep expired assets every second, and redeliver a dead worker's job after 6 s,
-    # so expiry and crash recovery are observable within a test.
-    fast = {"SWEEP_INTERVAL_SECONDS": "1", "ACK_WAIT_SECONDS": "6"}
+    # Sweep expired assets every second, redeliver a dead worker's job after 6 s, send
+    # heartbeats on idle event streams every 2 s: all observable within a test.
+    fast = {"SWEEP_INTERVAL_SECONDS": "1", "ACK_WAIT_SECONDS": "6", "SSE_HEARTBEAT_SECONDS": "2"}
     with Platform(data_dir, os.environ, endpoints=servers, service_env=fast) as running:
         yield running
 

@@ -10,6 +10,8 @@ class GatewaySettings(RuntimeSettings):
     http_port: int = 8000
     jwt_secret: SecretStr
     jwt_audience: str = "authenticated"
+    #: A comment line on idle event streams, so proxies keep them open.
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     #: Sizes used when a request leaves them out: the models' native ones by default;
     #: the dev stack with its tiny models lowers them.
     sdxl_default_size: int = Field(default=1024, ge=64, le=2048, multiple_of=8)

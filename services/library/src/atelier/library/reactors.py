@@ -14,8 +14,8 @@ from atelier.contracts import storage, subjects
 from atelier.contracts import workspace_events as workspace
 from atelier.library.domain.decisions import SOURCE
 from atelier.runtime.bus import EventBus
-from atelier.runtime.consumer import Delivery
-from atelier.runtime.objects import ObjectStore
+from atelier.runtime.consumer import Delivery, Reject
+from atelier.runtime.objects import ObjectMissing, ObjectStore
 from atelier.runtime.service import reactor_config
 
 DURABLE = "library-reactors"
@@ -39,7 +39,11 @@ class LibraryReactors:
     async def handle(self, delivery: Delivery) -> None:
         match delivery.event:
             case workspace.AssetSaved() as saved:
-                await self._store(saved)
+                try:
+                    await self._store(saved)
+                except ObjectMissing as missing:
+                    # Never expected: the workspace keeps the files until the copy exists.
+                    raise Reject(f"the saved asset's file is gone: {missing}") from missing
             case events.AssetDeleted() as deleted:
                 await self._delete_files(deleted)
 

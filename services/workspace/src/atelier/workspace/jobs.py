@@ -13,11 +13,11 @@ from atelier.contracts import generation as gen
 from atelier.contracts import jobs as api
 from atelier.contracts import subjects
 from atelier.contracts.envelope import Envelope
+from atelier.contracts.generation import generated_asset_id
 from atelier.contracts.progress import StepProgress
 from atelier.runtime.aggregates import read_history
 from atelier.runtime.bus import EventBus
 from atelier.runtime.rpc import RpcError
-from atelier.workspace.domain.assets import asset_id
 
 DDL = """
 CREATE TABLE IF NOT EXISTS generation_jobs (
@@ -65,7 +65,7 @@ async def apply(conn: asyncpg.Connection, event: Envelope) -> None:
                 "UPDATE generation_jobs SET cancel_requested = true WHERE job_id = $1", job
             )
         case gen.GenerationCompleted():
-            ids = [asset_id(job, asset.index) for asset in event.data.assets]
+            ids = [generated_asset_id(job, asset.index) for asset in event.data.assets]
             await _finish(conn, job, "completed", at, asset_ids=ids)
         case gen.GenerationFailed():
             await _finish(conn, job, "failed", at, error=event.data.reason)

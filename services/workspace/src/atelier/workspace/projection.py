@@ -11,9 +11,9 @@ from atelier.contracts import subjects
 from atelier.contracts import workspace_events as events
 from atelier.contracts.assets import AssetSnapshot
 from atelier.contracts.envelope import Envelope
-from atelier.contracts.generation import GenerationCompleted
+from atelier.contracts.generation import GenerationCompleted, generated_asset_id
 from atelier.workspace import jobs
-from atelier.workspace.domain.assets import asset_id, expires_at
+from atelier.workspace.domain.assets import expires_at
 
 DDL = """
 CREATE TABLE IF NOT EXISTS workspace_assets (
@@ -105,7 +105,10 @@ class WorkspaceProjection:
                 generated_at=event.occurred_at,
             )
             row = _row(
-                snapshot, asset_id(event.data.job_id, asset.index), event.data.job_id, asset.index
+                snapshot,
+                generated_asset_id(event.data.job_id, asset.index),
+                event.data.job_id,
+                asset.index,
             )
             rows.append((event.user_id, *row, *self._lifetime(event)))
         await conn.executemany(INSERT, rows)

@@ -16,7 +16,7 @@ from nats.js.api import ConsumerConfig
 from atelier.contracts import library_events as library
 from atelier.contracts import storage, subjects
 from atelier.contracts import workspace_events as events
-from atelier.runtime.aggregates import execute, read_history
+from atelier.runtime.aggregates import History, execute, read_history
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Retry
 from atelier.runtime.objects import ObjectStore
@@ -37,6 +37,14 @@ def consumer_config() -> ConsumerConfig:
     )
 
 
+def library_holds_copy(history: History) -> bool:
+    """Whether the library asset exists now: stored, and not deleted since. (A save after
+    an earlier copy was deleted names the same library asset: its old history is not a
+    copy of this save.)"""
+    gone = (library.AssetDeleted, library.LibraryFilesDeleted)
+    return history.last is not None and not isinstance(history.last, gone)
+
+
 class WorkspaceReactors:
     def __init__(self, bus: EventBus, objects: ObjectStore) -> None:
         self.bus = bus
@@ -55,7 +63,7 @@ class WorkspaceReactors:
         saved_as = left.data.library_asset_id
         if saved_as is not None:
             copy = subjects.aggregate_history(left.user_id, library.ASSET_KIND, saved_as)
-            if (await read_history(self.bus, copy)).sequence == 0:
+            if not library_holds_copy(await read_history(self.bus, copy)):
                 raise Retry("the library has not stored its copy yet", delay=1.0)
         keys = [left.data.storage_key, left.data.thumbnail_key]
         await self.objects.delete_all(storage.WORKSPACE_BUCKET, keys)

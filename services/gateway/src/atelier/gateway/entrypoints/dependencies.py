@@ -16,11 +16,12 @@ def get_gateway(request: Request) -> Gateway:
 
 
 _bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def get_user(
     gw: Annotated[Gateway, Depends(get_gateway)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: BearerDep,
 ) -> User:
     return gw.auth.authenticate(credentials.credentials if credentials else None)
 

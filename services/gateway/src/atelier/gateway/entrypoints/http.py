@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from atelier.gateway import problems
 from atelier.gateway.bootstrap import gateway
 from atelier.gateway.config import GatewaySettings
-from atelier.gateway.entrypoints import generations, library, workspace
+from atelier.gateway.entrypoints import events, generations, library, workspace
 from atelier.gateway.entrypoints.dependencies import GatewayDep
 
 
@@ -23,7 +23,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     app = FastAPI(title="Atelier", version="0.1.0", lifespan=lifespan)
     problems.install(app)
-    for router in (generations.router, workspace.router, library.router):
+    for router in (generations.router, workspace.router, library.router, events.router):
         app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,0 +1,109 @@
+"""`/v1/events`: Server-Sent Events for the authenticated user.
+
+Everything that happens to the user's jobs, workspace and library arrives as it is
+appended to the log, each with its stream sequence as the event id: a client that
+reconnects with `Last-Event-ID` gets exactly what it missed, replayed from the log, and
+nothing twice. Step progress (with small previews) comes from core NATS, without an id:
+it is ephemeral. Comment lines keep idle connections open through proxies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from atelier.contracts import storage, subjects
+from atelier.contracts.generation import GenerationCompleted, generated_asset_id
+from atelier.contracts.registry import UndecodableEvent, decode_event
+from atelier.gateway.auth import User
+from atelier.gateway.bootstrap import Gateway
+from atelier.gateway.entrypoints.dependencies import BearerDep, GatewayDep
+
+router = APIRouter(tags=["events"])
+
+THUMBNAIL_URL_SECONDS = 15 * 60
+
+
+@router.get("/v1/events", response_class=StreamingResponse)
+async def events(
+    request: Request,
+    gw: GatewayDep,
+    credentials: BearerDep,
+    access_token: Annotated[
+        str | None, Query(description="For EventSource, which cannot send headers")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    user = gw.auth.authenticate(credentials.credentials if credentials else access_token)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    return StreamingResponse(
+        _stream(request, gw, user, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(
+    request: Request, gw: Gateway, user: User, after: int | None
+) -> AsyncIterator[str]:
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
+    overflowed = asyncio.Event()
+
+    def put(frame: str) -> None:
+        if queue.full():
+            overflowed.set()  # a client this slow reconnects and resumes from its last id
+        else:
+            queue.put_nowait(frame)
+
+    async def on_event(msg) -> None:
+        put(await _log_frame(gw, msg))
+
+    async def on_progress(msg) -> None:
+        put(f"event: generation.progress\ndata: {msg.data.decode()}\n\n")
+
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.NEW if after is None else DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=None if after is None else after + 1,
+    )
+    log_sub = await gw.bus.js.subscribe(
+        subjects.user_events(user.id), cb=on_event, ordered_consumer=True, config=config
+    )
+    progress_sub = await gw.nc.subscribe(subjects.user_progress(user.id), cb=on_progress)
+    try:
+        yield "retry: 2000\n\n"
+        while not (overflowed.is_set() or await request.is_disconnected()):
+            try:
+                frame = await asyncio.wait_for(queue.get(), gw.settings.sse_heartbeat_seconds)
+            except TimeoutError:
+                frame = ": heartbeat\n\n"
+            yield frame
+    finally:
+        await log_sub.unsubscribe()
+        await progress_sub.unsubscribe()
+
+
+async def _log_frame(gw: Gateway, msg) -> str:
+    sequence = msg.metadata.sequence.stream
+    try:
+        event = decode_event(msg.subject, msg.data)
+    except UndecodableEvent:
+        return f"id: {sequence}\n: an event this gateway cannot read was skipped\n\n"
+    body = json.loads(msg.data)
+    if isinstance(event, GenerationCompleted):
+        body["assets"] = [
+            {
+                "id": str(generated_asset_id(event.data.job_id, asset.index)),
+                "index": asset.index,
+                "thumbnail_url": await gw.objects.presign_get(
+                    storage.WORKSPACE_BUCKET, asset.thumbnail_key, THUMBNAIL_URL_SECONDS
+                ),
+            }
+            for asset in event.data.assets
+        ]
+    return f"id: {sequence}\nevent: {event.type}\ndata: {json.dumps(body)}\n\n"
