@@ -13,6 +13,7 @@ from tests.helpers import (
     library_items,
     seed_workspace,
     seeded_assets,
+    settled,
     store,
     workspace_items,
 )
@@ -308,3 +309,18 @@ async def test_clearing_after_the_library_copy_was_deleted_saves_it_again_first(
         again = await library_asset(api, library_id)
     assert await objects_exist(platform, LIBRARY_BUCKET, f"{user}/{library_id}.png") == [True]
     assert again["source_workspace_asset_id"] == asset["id"]
+
+
+async def test_a_copy_deleted_right_after_clearing_lets_the_workspace_files_go(platform):
+    """Found by the property test: a cleared asset's files wait for the library's copy of
+    that save, not for the copy to still exist."""
+    user = uuid.uuid4()
+    async with client(platform, user) as api:
+        (asset,) = await seeded_assets(platform, api, user, 1)
+        await api.post("/v1/workspace/clear")
+        (stored,) = await eventually(lambda: library_items(api))
+        assert (await api.delete(f"/v1/library/assets/{stored['id']}")).status_code == 200
+    await settled(platform)
+    workspace_keys = [f"{user}/{asset['job_id']}/0.png", f"{user}/{asset['job_id']}/0.thumb.webp"]
+    assert await objects_exist(platform, WORKSPACE_BUCKET, *workspace_keys) == [False, False]
+    assert await objects_exist(platform, LIBRARY_BUCKET, f"{user}/{stored['id']}.png") == [False]

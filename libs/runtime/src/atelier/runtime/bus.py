@@ -12,7 +12,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.registry import encode_event
-from atelier.contracts.streams import ALL_STREAMS, StreamSpec
+from atelier.contracts.streams import ALL_STREAMS, EVENTS, StreamSpec
 from atelier.runtime import tracing
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,8 @@ class EventBus:
             raise
         return ack.seq
 
-    async def last_sequence(self, subject: str, stream: str) -> int:
-        """Sequence of the last message on `subject` (no wildcards), 0 if none."""
+    async def last_sequence(self, subject: str, stream: str = EVENTS.name) -> int:
+        """Sequence of the last message on `subject` (wildcards allowed), 0 if none."""
         try:
             msg = await self.js.get_last_msg(stream, subject)
         except NotFoundError:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from nats.js.api import AckPolicy, ConsumerConfig
-from nats.js.errors import NotFoundError
 from PIL import Image, UnidentifiedImageError
 
 from atelier.contracts import storage, subjects
@@ -43,7 +42,6 @@ from atelier.contracts.generation import (
     ImageRef,
 )
 from atelier.contracts.progress import StepProgress
-from atelier.contracts.streams import EVENTS
 from atelier.runtime.accelerator import GenerationInterrupted, StepHooks
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Reject, Retry
@@ -247,11 +245,8 @@ class GenerationWorker:
             subject = subjects.generation(
                 request.user_id, request.data.model, request.data.job_id, name
             )
-            try:
-                await self.bus.js.get_last_msg(EVENTS.name, subject)
-            except NotFoundError:
-                continue
-            return True
+            if await self.bus.last_sequence(subject):
+                return True
         return False
 
     async def _cancelled(self, request: GenerationRequested, at_step: int | None) -> None:

@@ -16,7 +16,7 @@ from nats.js.api import ConsumerConfig
 from atelier.contracts import library_events as library
 from atelier.contracts import storage, subjects
 from atelier.contracts import workspace_events as events
-from atelier.runtime.aggregates import History, execute, read_history
+from atelier.runtime.aggregates import execute
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Retry
 from atelier.runtime.objects import ObjectStore
@@ -37,14 +37,6 @@ def consumer_config() -> ConsumerConfig:
     )
 
 
-def library_holds_copy(history: History) -> bool:
-    """Whether the library asset exists now: stored, and not deleted since. (A save after
-    an earlier copy was deleted names the same library asset: its old history is not a
-    copy of this save.)"""
-    gone = (library.AssetDeleted, library.LibraryFilesDeleted)
-    return history.last is not None and not isinstance(history.last, gone)
-
-
 class WorkspaceReactors:
     def __init__(self, bus: EventBus, objects: ObjectStore) -> None:
         self.bus = bus
@@ -61,10 +53,8 @@ class WorkspaceReactors:
 
     async def _delete_files(self, left) -> None:
         saved_as = left.data.library_asset_id
-        if saved_as is not None:
-            copy = subjects.aggregate_history(left.user_id, library.ASSET_KIND, saved_as)
-            if not library_holds_copy(await read_history(self.bus, copy)):
-                raise Retry("the library has not stored its copy yet", delay=1.0)
+        if saved_as is not None and not await self._copied_since_saved(left, saved_as):
+            raise Retry("the library has not stored its copy yet", delay=1.0)
         keys = [left.data.storage_key, left.data.thumbnail_key]
         await self.objects.delete_all(storage.WORKSPACE_BUCKET, keys)
         await self.bus.publish(
@@ -75,6 +65,15 @@ class WorkspaceReactors:
                 data=events.FilesDeletedData(asset_id=left.data.asset_id, keys=keys),
             )
         )
+
+    async def _copied_since_saved(self, left, library_id) -> bool:
+        """Whether the library stored a copy after the asset's last save. (Whatever became
+        of that copy since is the user's doing; an older copy, deleted before this save,
+        does not count.)"""
+        user, asset = left.user_id, left.data.asset_id
+        saved = subjects.aggregate(user, events.KIND, asset, events.AssetSaved.name)
+        stored = subjects.aggregate(user, library.ASSET_KIND, library_id, library.AssetStored.name)
+        return await self.bus.last_sequence(stored) > await self.bus.last_sequence(saved)
 
     async def _copy_in(self, copied: library.CopiedToWorkspace) -> None:
         user, new_id, source = copied.user_id, copied.data.workspace_asset_id, copied.data.asset

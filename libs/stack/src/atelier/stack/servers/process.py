@@ -18,6 +18,7 @@ import sysconfig
 import threading
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ def _start_error(message: str, log_path: Path | None) -> ServerStartError:
     return ServerStartError(f"{message}\n--- last lines of {log_path} ---\n{log_tail(log_path)}")
 
 
-class SubprocessServer:
+class SubprocessServer(ABC):
     """Base of the embedded servers. Subclasses give `name`, `command()` and `probe()`."""
 
     name: str = "server"
@@ -119,24 +120,25 @@ class SubprocessServer:
 
     # -- what a subclass provides -------------------------------------------------------
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 — an optional hook
         """Before each start: choose ports, write config files, initialise data."""
 
+    @abstractmethod
     def command(self) -> Sequence[str]:
-        raise NotImplementedError
+        """The argv that runs the server in the foreground."""
 
     def popen_kwargs(self) -> dict[str, Any]:
         """Extra subprocess.Popen arguments (env, user, cwd)."""
         return {}
 
+    @abstractmethod
     def probe(self) -> None:
         """Raise unless the server answers its protocol."""
-        raise NotImplementedError
 
-    def after_ready(self) -> None:
+    def after_ready(self) -> None:  # noqa: B027 — an optional hook
         """After the first successful probe (e.g. create a database)."""
 
-    def after_exit(self) -> None:
+    def after_exit(self) -> None:  # noqa: B027 — an optional hook
         """After the process has gone, however it went (e.g. remove stale files)."""
 
     # -- the Server protocol -------------------------------------------------------------

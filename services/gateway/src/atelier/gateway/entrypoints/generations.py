@@ -9,7 +9,6 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request, Response, status
-from nats.js.errors import NotFoundError
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 
@@ -23,12 +22,10 @@ from atelier.contracts.generation import (
     ImageRef,
 )
 from atelier.contracts.jobs import JobStatus
-from atelier.contracts.registry import decode_event
-from atelier.contracts.streams import EVENTS
 from atelier.gateway.domain.generation_request import GenerationRequest, ImageSource, resolve
 from atelier.gateway.entrypoints.dependencies import GatewayDep, UserDep
 from atelier.gateway.problems import Problem
-from atelier.runtime.aggregates import Decision, History, Refused, execute
+from atelier.runtime.aggregates import Decision, History, Refused, execute, read_history
 from atelier.runtime.bus import ConcurrencyConflict
 
 router = APIRouter(tags=["generations"])
@@ -173,11 +170,7 @@ def idempotent_job(user_id: uuid.UUID, key: str, body: GenerationRequest) -> tup
 async def _requested(gw, user_id: uuid.UUID, job_id: uuid.UUID) -> GenerationRequested | None:
     """The job's `generation.requested` event, if the log has it (whatever its model)."""
     subject = subjects.generation_history(user_id, job_id, GenerationRequested.name)
-    try:
-        msg = await gw.bus.js.get_last_msg(EVENTS.name, subject)
-    except NotFoundError:
-        return None
-    return decode_event(msg.subject, msg.data)
+    return (await read_history(gw.bus, subject)).last
 
 
 async def _locate(gw, user_id: uuid.UUID, source: ImageSource) -> ImageRef:
