@@ -22,6 +22,10 @@ class StreamSpec:
     #: How long JetStream remembers a Nats-Msg-Id to drop a duplicate publish.
     duplicate_window_seconds: float = 120.0
     max_msg_size: int = 1024 * 1024
+    #: 0: keep forever.
+    max_age_seconds: float = 0
+    #: Counter subjects (`Nats-Incr`): atomic, shared by every replica.
+    counters: bool = False
 
 
 EVENTS = StreamSpec(
@@ -38,4 +42,23 @@ DEAD_LETTERS = StreamSpec(
     deny_purge=False,
 )
 
-ALL_STREAMS = (EVENTS, DEAD_LETTERS)
+LIMIT_COUNTERS = StreamSpec(
+    name="ATELIER_LIMITS",
+    subjects=(f"{subjects.LIMITS_ROOT}.active.>",),
+    description="Per-user counters of queued and running jobs",
+    deny_delete=False,
+    deny_purge=False,
+    counters=True,
+)
+
+RATE_COUNTERS = StreamSpec(
+    name="ATELIER_RATES",
+    subjects=(f"{subjects.LIMITS_ROOT}.rate.>",),
+    description="Per-user request counters, one subject per minute; old minutes age out",
+    deny_delete=False,
+    deny_purge=False,
+    counters=True,
+    max_age_seconds=3600,
+)
+
+ALL_STREAMS = (EVENTS, DEAD_LETTERS, LIMIT_COUNTERS, RATE_COUNTERS)

@@ -22,6 +22,7 @@ EVENTS_ROOT = "atelier.user"
 DEAD_LETTER_ROOT = "atelier.dlq"
 PROGRESS_ROOT = "atelier.progress"
 RPC_ROOT = "atelier.rpc"
+LIMITS_ROOT = "atelier.limits"
 
 _TOKEN = re.compile(r"^[a-z0-9_-]{1,64}$")
 
@@ -110,3 +111,13 @@ def matches(subject_filter: str, subject: str) -> bool:
         if index >= len(tokens) or token not in ("*", tokens[index]):
             return False
     return len(tokens) == len(wanted)
+
+
+def active_jobs(user_id: uuid.UUID) -> str:
+    """The counter of a user's queued and running jobs."""
+    return f"{LIMITS_ROOT}.active.{_token(user_id)}"
+
+
+def submits_in_minute(user_id: uuid.UUID, minute: int) -> str:
+    """The counter of a user's submits in one minute (minutes since the epoch)."""
+    return f"{LIMITS_ROOT}.rate.{_token(user_id)}.{int(minute)}"

@@ -77,6 +77,8 @@ class Platform:
         self.endpoints = endpoints
         self.service_env = dict(service_env or {})
         self.services: dict[str, ServiceProcess] = {}
+        #: What every service process gets in its environment (for starting more of them).
+        self.service_environment: dict[str, str] = {}
         self._stop_servers = lambda: None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -87,7 +89,7 @@ class Platform:
             self.endpoints, self._stop_servers = start_stack_servers(self.data_dir, self.env)
         try:
             asyncio.run(provision(self.settings()))
-            service_env = self._service_env()
+            service_env = self.service_environment = self._service_env()
             self._write_env_file(service_env)
             self.services = {
                 spec.name: ServiceProcess(

@@ -34,8 +34,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
 def platform(servers: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     data_dir = tmp_path_factory.mktemp("platform")
     # Sweep expired assets every second, redeliver a dead worker's job after 6 s, send
-    # heartbeats on idle event streams every 2 s: all observable within a test.
-    fast = {"SWEEP_INTERVAL_SECONDS": "1", "ACK_WAIT_SECONDS": "6", "SSE_HEARTBEAT_SECONDS": "2"}
+    # heartbeats on idle event streams every 2 s, limit users to 5 active jobs and 20
+    # submits a minute: all observable within a test.
+    fast = {
+        "SWEEP_INTERVAL_SECONDS": "1",
+        "ACK_WAIT_SECONDS": "6",
+        "SSE_HEARTBEAT_SECONDS": "2",
+        "MAX_ACTIVE_JOBS_PER_USER": "5",
+        "SUBMITS_PER_MINUTE_PER_USER": "20",
+    }
     with Platform(data_dir, os.environ, endpoints=servers, service_env=fast) as running:
         yield running
 

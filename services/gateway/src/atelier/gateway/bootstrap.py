@@ -13,6 +13,7 @@ from atelier.gateway.auth import Authenticator
 from atelier.gateway.config import GatewaySettings
 from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
+from atelier.runtime.limits import Limits, UserLimits
 from atelier.runtime.objects import ObjectStore
 
 R = TypeVar("R", bound=BaseModel)
@@ -26,6 +27,7 @@ class Gateway:
     auth: Authenticator
     #: For uploads only: everything else in S3 belongs to the workspace and library.
     objects: ObjectStore
+    limits: Limits
 
     async def call(self, subject: str, request: BaseModel, response_model: type[R]) -> R:
         """Ask the service that owns the data; its refusals become problem+json."""
@@ -43,6 +45,13 @@ async def gateway(settings: GatewaySettings):
                 bus=EventBus(nc),
                 auth=Authenticator(settings.jwt_secret.get_secret_value(), settings.jwt_audience),
                 objects=objects,
+                limits=Limits(
+                    nc.jetstream(),
+                    UserLimits(
+                        max_active_jobs=settings.max_active_jobs_per_user,
+                        submits_per_minute=settings.submits_per_minute_per_user,
+                    ),
+                ),
             )
     finally:
         await nc.drain()

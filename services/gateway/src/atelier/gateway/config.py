@@ -10,6 +10,10 @@ class GatewaySettings(RuntimeSettings):
     http_port: int = 8000
     jwt_secret: SecretStr
     jwt_audience: str = "authenticated"
+    #: Per user, over every gateway replica: jobs queued or running at once, and submits
+    #: a minute (beyond either: 429 with Retry-After).
+    max_active_jobs_per_user: int = Field(default=10, ge=1)
+    submits_per_minute_per_user: int = Field(default=60, ge=1)
     #: A comment line on idle event streams, so proxies keep them open.
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     #: Sizes used when a request leaves them out: the models' native ones by default;

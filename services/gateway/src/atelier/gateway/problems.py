@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 
+import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -13,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from atelier.runtime.rpc import RpcError
 
 MEDIA_TYPE = "application/problem+json"
+
+log = logging.getLogger(__name__)
 
 
 class Problem(Exception):
@@ -74,6 +78,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RpcError)
     async def _rpc(request: Request, exc: RpcError) -> JSONResponse:
         return problem_response(Problem(exc.status, exc.title, exc.detail), request.url.path)
+
+    @app.exception_handler(nats.errors.Error)
+    async def _bus_unavailable(request: Request, exc: nats.errors.Error) -> JSONResponse:
+        log.warning("event bus unavailable", extra={"error": repr(exc)})
+        problem = Problem(503, "Service Unavailable", "the event log cannot be reached; retry")
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request failed", extra={"path": request.url.path})
+        problem = Problem(500, "Internal Server Error", "the request failed; see the logs")
+        return problem_response(problem, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

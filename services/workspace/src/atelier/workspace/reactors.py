@@ -4,6 +4,7 @@
   If it was saved, only once the library holds its copy (nothing is ever lost).
 - A library asset is copied back → copy its objects in → `workspace.asset_added`.
 - A library asset was deleted → its workspace original counts as unsaved again.
+- A job ended → it no longer counts against its user's limit of active jobs.
 
 A rebuild of the projection never runs these: they consume a durable consumer of their
 own, and their outcomes are events the projection reads.
@@ -16,6 +17,13 @@ from nats.js.api import ConsumerConfig
 from atelier.contracts import library_events as library
 from atelier.contracts import storage, subjects
 from atelier.contracts import workspace_events as events
+from atelier.contracts.generation import (
+    OUTCOMES,
+    GenerationCancelled,
+    GenerationCompleted,
+    GenerationFailed,
+)
+from atelier.runtime import limits
 from atelier.runtime.aggregates import execute
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Retry
@@ -33,6 +41,7 @@ def consumer_config() -> ConsumerConfig:
             *(subjects.events_of(events.KIND, e.name) for e in events.LEFT),
             subjects.events_of(library.ASSET_KIND, library.CopiedToWorkspace.name),
             subjects.events_of(library.ASSET_KIND, library.AssetDeleted.name),
+            *(subjects.generation_events(outcome.name) for outcome in OUTCOMES),
         ],
     )
 
@@ -50,6 +59,8 @@ class WorkspaceReactors:
                 await self._copy_in(copied)
             case library.AssetDeleted() as deleted:
                 await self._unsave(deleted)
+            case GenerationCompleted() | GenerationFailed() | GenerationCancelled() as ended:
+                await limits.release(self.bus.js, ended.user_id, ended.data.job_id)
 
     async def _delete_files(self, left) -> None:
         saved_as = left.data.library_asset_id

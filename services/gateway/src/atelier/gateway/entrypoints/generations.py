@@ -27,6 +27,7 @@ from atelier.gateway.entrypoints.dependencies import GatewayDep, UserDep
 from atelier.gateway.problems import Problem
 from atelier.runtime.aggregates import Decision, History, Refused, execute, read_history
 from atelier.runtime.bus import ConcurrencyConflict
+from atelier.runtime.limits import LimitExceeded
 
 router = APIRouter(tags=["generations"])
 SOURCE = "gateway"
@@ -77,7 +78,7 @@ async def submit_generation(
     response.headers["Location"] = f"/v1/generations/{job_id}"
     accepted = JobAccepted(job_id=job_id, status="queued")
     if idempotency_key is None:
-        await gw.bus.publish(event)
+        await _admit_and_publish(gw, event)
         return accepted
     for _ in range(2):
         earlier = await _requested(gw, user.id, job_id)
@@ -88,15 +89,38 @@ async def submit_generation(
                 )
             return accepted
         try:
-            await gw.bus.publish(
-                event,
-                expected_last_sequence=0,
-                concurrency_filter=subjects.generation_history(user.id, job_id),
-            )
+            await _admit_and_publish(gw, event, first_of_its_job=True)
         except ConcurrencyConflict:
             continue  # the same key, at the same moment: compare with that request
         return accepted
     raise Problem(409, "Conflict", "the idempotency key is in use; retry")
+
+
+async def _admit_and_publish(
+    gw, event: GenerationRequested, *, first_of_its_job: bool = False
+) -> None:
+    """Count the job against the user's limits (429 beyond them), then queue it; a job
+    that could not be queued stops counting at once."""
+    user_id, job_id = event.user_id, event.data.job_id
+    try:
+        await gw.limits.admit(user_id, job_id)
+    except LimitExceeded as exceeded:
+        raise Problem(
+            429,
+            "Too Many Requests",
+            exceeded.detail,
+            headers={"Retry-After": str(exceeded.retry_after)},
+        ) from None
+    history = subjects.generation_history(user_id, job_id) if first_of_its_job else None
+    try:
+        await gw.bus.publish(
+            event, expected_last_sequence=0 if history else None, concurrency_filter=history
+        )
+    except ConcurrencyConflict:
+        raise  # the job exists: it counts, and stops counting when it ends
+    except BaseException:
+        await gw.limits.release(user_id, job_id)
+        raise
 
 
 @router.get("/v1/generations/{job_id}", response_model=JobStatus)
