@@ -1,4 +1,5 @@
-"""`/healthz` (alive) and `/readyz` (dependencies answer) for services without HTTP APIs.
+"""`/healthz` (alive), `/readyz` (dependencies answer) and `/metrics` for services without
+HTTP APIs.
 
 A deliberately tiny HTTP/1.1 responder on asyncio streams: probes need nothing more,
 and the GPU workers and projections should not carry a web framework for two routes.
@@ -11,6 +12,8 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+
+from atelier.runtime.metrics import exposition
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,10 @@ class HealthServer:
         try:
             request_line = await asyncio.wait_for(reader.readline(), self.timeout)
             path = request_line.decode("latin-1").split(" ")[1] if request_line else ""
-            if path == "/healthz":
+            content_type = "application/json"
+            if path == "/metrics":
+                status, (payload, content_type) = 200, exposition()
+            elif path == "/healthz":
                 status, body = 200, {"status": "ok"}
             elif path == "/readyz":
                 checks = await self.readiness()
@@ -57,10 +63,11 @@ class HealthServer:
                 status, body = (200 if ready else 503), {"ready": ready, "checks": checks}
             else:
                 status, body = 404, {"title": "Not Found"}
-            payload = json.dumps(body).encode()
+            if path != "/metrics":
+                payload = json.dumps(body).encode()
             reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
             writer.write(
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
                 + payload
             )

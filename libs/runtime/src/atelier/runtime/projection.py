@@ -30,6 +30,7 @@ from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.contracts.streams import EVENTS
 from atelier.runtime.db import identifier
 from atelier.runtime.dead_letters import dead_letter
+from atelier.runtime.metrics import PROJECTION_LAG
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,8 @@ class ProjectionRunner:
                     batch = await sub.fetch(self.batch_size, timeout=self.idle_wait)
                 except TimeoutError:  # nats-py raises its own or asyncio's: both are idle
                     batch = []
+                lag = batch[-1].metadata.num_pending if batch else 0
+                PROJECTION_LAG.labels(self.projection.name).set(lag)
                 yield batch
         finally:
             with contextlib.suppress(nats.errors.Error):

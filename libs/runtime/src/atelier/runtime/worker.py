@@ -42,6 +42,7 @@ from atelier.contracts.generation import (
     ImageRef,
 )
 from atelier.contracts.progress import StepProgress
+from atelier.runtime import metrics
 from atelier.runtime.accelerator import GenerationInterrupted, StepHooks
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Reject, Retry
@@ -192,6 +193,10 @@ class GenerationWorker:
                 return
             raise Retry(f"render failed: {error!r}", delay=2.0**delivery.attempt) from error
         assets = [await self._store(request, file) for file in files]
+        seconds = round(time.perf_counter() - started, 3)
+        spec = request.data.spec
+        metrics.JOB_SECONDS.labels(spec.model, spec.quality).observe(seconds)
+        metrics.JOBS.labels(spec.model, "completed").inc()
         await self._publish(
             GenerationCompleted,
             request,
@@ -201,7 +206,7 @@ class GenerationWorker:
                 spec=request.data.spec,
                 assets=assets,
                 worker_id=self.worker_id,
-                inference_seconds=round(time.perf_counter() - started, 3),
+                inference_seconds=seconds,
             ),
         )
 
@@ -251,12 +256,14 @@ class GenerationWorker:
 
     async def _cancelled(self, request: GenerationRequested, at_step: int | None) -> None:
         self.cancelled.discard(request.data.job_id)
+        metrics.JOBS.labels(request.data.model, "cancelled").inc()
         data = GenerationCancelledData(
             job_id=request.data.job_id, model=request.data.model, at_step=at_step
         )
         await self._publish(GenerationCancelled, request, data)
 
     async def _fail(self, request: GenerationRequested, code: str, reason: str) -> None:
+        metrics.JOBS.labels(request.data.model, "failed").inc()
         data = GenerationFailedData(
             job_id=request.data.job_id, model=request.data.model, reason=reason, code=code
         )

@@ -16,8 +16,9 @@ from atelier.contracts.streams import EVENTS
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.consumer import WorkConsumer, ensure_consumer
 from atelier.runtime.health import consumer_check, nats_check, s3_check, serve_health
-from atelier.runtime.lifecycle import run_service
+from atelier.runtime.lifecycle import run_service, wait_all
 from atelier.runtime.logs import configure_logging
+from atelier.runtime.metrics import observe_consumers
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.settings import RuntimeSettings
 from atelier.runtime.worker import GenerationWorker, Renderer, consumer_config
@@ -84,4 +85,8 @@ async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Even
         }
         await serve_health(settings, checks, stack)
         log.info("worker ready", extra={"model": renderer.model, "consumer": config.durable_name})
-        await consumer.run(stop)
+        await wait_all(
+            stop,
+            consumer.run(stop),
+            observe_consumers(nc.jetstream(), [config.durable_name], stop),
+        )

@@ -14,6 +14,7 @@ from atelier.library.projection import LibraryProjection
 from atelier.library.queries import LibraryQueries
 from atelier.library.repository import LibraryRepository
 from atelier.runtime.lifecycle import wait_all
+from atelier.runtime.metrics import observe_consumers
 from atelier.runtime.projection import ProjectionRunner
 from atelier.runtime.service import reactor, resources, serve_routes
 
@@ -51,4 +52,9 @@ async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
             reactors.consumer_config(),
             reactors.LibraryReactors(res.bus, res.objects).handle,
         )
-        await wait_all(stop, runner.run(stop), files.run(stop))
+        await wait_all(
+            stop,
+            runner.run(stop),
+            files.run(stop),
+            observe_consumers(res.bus.js, [reactors.DURABLE], stop),
+        )

@@ -9,6 +9,7 @@ from atelier.contracts import jobs as job_api
 from atelier.contracts import workspace as api
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.runtime.lifecycle import wait_all
+from atelier.runtime.metrics import observe_consumers
 from atelier.runtime.projection import ProjectionRunner
 from atelier.runtime.service import reactor, resources, serve_routes
 from atelier.workspace import jobs, reactors
@@ -57,4 +58,5 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
             runner.run(stop),
             files.run(stop),
             ExpirySweeper(res.bus, assets).run(stop, settings.sweep_interval_seconds),
+            observe_consumers(res.bus.js, [reactors.DURABLE], stop),
         )

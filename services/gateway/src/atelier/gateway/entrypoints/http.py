@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from atelier.gateway import problems
@@ -12,6 +12,7 @@ from atelier.gateway.bootstrap import gateway
 from atelier.gateway.config import GatewaySettings
 from atelier.gateway.entrypoints import events, generations, library, workspace
 from atelier.gateway.entrypoints.dependencies import GatewayDep
+from atelier.runtime import metrics
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -25,6 +26,19 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     problems.install(app)
     for router in (generations.router, workspace.router, library.router, events.router):
         app.include_router(router)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = route.path if route is not None else "unmatched"
+        metrics.HTTP_REQUESTS.labels(request.method, path, response.status_code).inc()
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        payload, content_type = metrics.exposition()
+        return Response(payload, media_type=content_type)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
