@@ -18,8 +18,12 @@ AssetType = Literal["image", "video"]
 MAX_PROMPT_CHARS = 2000
 MAX_IMAGES = 6
 MAX_SEED = 2**32 - 1
-Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-NegativePrompt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Prompt = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PROMPT_CHARS)
+]
+NegativePrompt = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=MAX_PROMPT_CHARS)
+]
 
 
 class _Frozen(BaseModel):

@@ -41,12 +41,8 @@ def user_events(user_id: uuid.UUID) -> str:
 
 
 def generation(user_id: uuid.UUID, model: str, job_id: uuid.UUID, event: str) -> str:
-    return f"{generation_job(user_id, model, job_id)[:-1]}{_token(event)}"
-
-
-def generation_job(user_id: uuid.UUID, model: str, job_id: uuid.UUID) -> str:
-    """Every event of one generation job (its aggregate)."""
-    return f"{EVENTS_ROOT}.{_token(user_id)}.generation.{_token(model)}.{_token(job_id)}.*"
+    user, model, job, event = _token(user_id), _token(model), _token(job_id), _token(event)
+    return f"{EVENTS_ROOT}.{user}.generation.{model}.{job}.{event}"
 
 
 def generation_history(user_id: uuid.UUID, job_id: uuid.UUID, event: str = "*") -> str:

@@ -107,13 +107,6 @@ class ObjectStore:
         await self.copy(source_bucket, asset.thumbnail_key, bucket, thumbnail_key)
         return asset.model_copy(update={"storage_key": key, "thumbnail_key": thumbnail_key})
 
-    async def keys(self, bucket: str, prefix: str = "") -> list[str]:
-        paginator = self._client.get_paginator("list_objects_v2")
-        found = []
-        async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            found.extend(item["Key"] for item in page.get("Contents", []))
-        return found
-
     async def presign_get(self, bucket: str, key: str, expires_seconds: int) -> str:
         return await self._signer.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
