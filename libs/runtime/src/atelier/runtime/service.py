@@ -19,7 +19,13 @@ from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.consumer import Handler, WorkConsumer, ensure_consumer
 from atelier.runtime.db import create_pool
-from atelier.runtime.health import nats_check, postgres_check, s3_check, serve_health
+from atelier.runtime.health import (
+    consumer_check,
+    nats_check,
+    postgres_check,
+    s3_check,
+    serve_health,
+)
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.settings import RuntimeSettings
 
@@ -34,9 +40,10 @@ class Resources:
 
 @asynccontextmanager
 async def resources(
-    settings: RuntimeSettings, *, service: str, schema: str, bucket: str
+    settings: RuntimeSettings, *, service: str, schema: str, bucket: str, durables: list[str]
 ) -> AsyncIterator[Resources]:
-    """NATS, a pool on the service's schema, S3 with its bucket, and /readyz over them."""
+    """NATS, a pool on the service's schema, S3 with its bucket, and /readyz over them
+    and over the service's durable consumers being bound."""
     async with AsyncExitStack() as stack:
         nc = await connect(settings.nats_url, name=f"{service}{settings.instance_id}")
         stack.push_async_callback(nc.drain)
@@ -48,6 +55,10 @@ async def resources(
             "nats": nats_check(nc),
             "postgres": postgres_check(pool),
             "s3": s3_check(objects, bucket),
+            **{
+                f"consumer {durable}": consumer_check(nc.jetstream(), EVENTS.name, durable)
+                for durable in durables
+            },
         }
         await serve_health(settings, checks, stack)
         yield Resources(nc=nc, bus=EventBus(nc), pool=pool, objects=objects)

@@ -25,7 +25,11 @@ def projection(settings: LibrarySettings) -> LibraryProjection:
 
 async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
     async with resources(
-        settings, service=api.SERVICE, schema=settings.db_schema, bucket=LIBRARY_BUCKET
+        settings,
+        service=api.SERVICE,
+        schema=settings.db_schema,
+        durables=[reactors.DURABLE],
+        bucket=LIBRARY_BUCKET,
     ) as res:
         runner = ProjectionRunner(
             js=res.bus.js, pool=res.pool, projection=projection(settings), schema=settings.db_schema

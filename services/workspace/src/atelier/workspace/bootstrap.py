@@ -27,7 +27,11 @@ def projection(settings: WorkspaceSettings) -> WorkspaceProjection:
 
 async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
     async with resources(
-        settings, service=api.SERVICE, schema=settings.db_schema, bucket=WORKSPACE_BUCKET
+        settings,
+        service=api.SERVICE,
+        schema=settings.db_schema,
+        durables=[reactors.DURABLE],
+        bucket=WORKSPACE_BUCKET,
     ) as res:
         runner = ProjectionRunner(
             js=res.bus.js, pool=res.pool, projection=projection(settings), schema=settings.db_schema
