@@ -1,7 +1,8 @@
-"""What the services that own state share at start-up: connections, health, routes.
+"""What every service opens at start-up: connections, health, routes, reactors.
 
-The workspace and library services are each a projection, commands and queries over
-NATS request/reply, and reactors; `Resources` opens what they all need once.
+`resources` connects NATS, S3 and (for services with tables) PostgreSQL once, and serves
+/healthz, /readyz and /metrics over them; the GPU workers and the workspace and library
+services all start from it.
 """
 
 from __future__ import annotations
@@ -34,31 +35,36 @@ from atelier.runtime.settings import RuntimeSettings
 class Resources:
     nc: NatsClient
     bus: EventBus
-    pool: asyncpg.Pool
     objects: ObjectStore
+    #: None for a service without tables (the GPU workers).
+    pool: asyncpg.Pool | None
 
 
 @asynccontextmanager
 async def resources(
-    settings: RuntimeSettings, *, service: str, schema: str, bucket: str, durables: list[str]
+    settings: RuntimeSettings,
+    *,
+    service: str,
+    bucket: str,
+    durables: list[str],
+    schema: str | None = None,
 ) -> AsyncIterator[Resources]:
-    """NATS, a pool on the service's schema, S3 with its bucket, and /readyz over them
-    and over the service's durable consumers being bound."""
+    """NATS, S3 with the service's bucket, a pool on its schema (if it has tables), and
+    /readyz over them and over the service's durable consumers being bound."""
     async with AsyncExitStack() as stack:
         nc = await connect(settings.nats_url, name=f"{service}{settings.instance_id}")
         stack.push_async_callback(nc.drain)
-        pool = await create_pool(settings.database_url, schema)
-        stack.push_async_callback(pool.close)
         objects = await stack.enter_async_context(ObjectStore(settings))
         await objects.ensure_bucket(bucket)
-        checks = {
-            "nats": nats_check(nc),
-            "postgres": postgres_check(pool),
-            "s3": s3_check(objects, bucket),
-            **{
-                f"consumer {durable}": consumer_check(nc.jetstream(), EVENTS.name, durable)
-                for durable in durables
-            },
+        checks = {"nats": nats_check(nc), "s3": s3_check(objects, bucket)}
+        pool = None
+        if schema is not None:
+            pool = await create_pool(settings.database_url, schema)
+            stack.push_async_callback(pool.close)
+            checks["postgres"] = postgres_check(pool)
+        checks |= {
+            f"consumer {durable}": consumer_check(nc.jetstream(), EVENTS.name, durable)
+            for durable in durables
         }
         await serve_health(settings, checks, stack)
         yield Resources(nc=nc, bus=EventBus(nc), pool=pool, objects=objects)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -13,13 +12,11 @@ from pydantic import Field
 
 from atelier.contracts import storage
 from atelier.contracts.streams import EVENTS
-from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.consumer import WorkConsumer, ensure_consumer
-from atelier.runtime.health import consumer_check, nats_check, s3_check, serve_health
 from atelier.runtime.lifecycle import run_service, wait_all
 from atelier.runtime.logs import configure_logging
 from atelier.runtime.metrics import observe_consumers
-from atelier.runtime.objects import ObjectStore
+from atelier.runtime.service import resources
 from atelier.runtime.settings import RuntimeSettings
 from atelier.runtime.worker import GenerationWorker, Renderer, consumer_config
 
@@ -57,36 +54,32 @@ def main(service: str, settings: WorkerSettings, load: Callable[[], Renderer]) -
 
 
 async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Event) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        nc = await connect(settings.nats_url, name=f"gpu-{renderer.model}{settings.instance_id}")
-        stack.push_async_callback(nc.drain)
-        objects = await stack.enter_async_context(ObjectStore(settings))
-        config = consumer_config(renderer.model, ack_wait=settings.ack_wait_seconds)
-        await ensure_consumer(nc.jetstream(), EVENTS.name, config)
+    config = consumer_config(renderer.model, ack_wait=settings.ack_wait_seconds)
+    async with resources(
+        settings,
+        service=f"gpu-{renderer.model}",
+        bucket=storage.WORKSPACE_BUCKET,
+        durables=[config.durable_name],
+    ) as res:
+        await ensure_consumer(res.bus.js, EVENTS.name, config)
         worker = GenerationWorker(
-            bus=EventBus(nc),
-            objects=objects,
+            bus=res.bus,
+            objects=res.objects,
             renderer=renderer,
             worker_id=settings.instance_id or f"{socket.gethostname()}:{os.getpid()}",
             max_attempts=settings.max_attempts,
         )
         await worker.watch_cancellations()
         consumer = WorkConsumer(
-            js=nc.jetstream(),
+            js=res.bus.js,
             stream=EVENTS.name,
             durable=config.durable_name,
             handle=worker.handle,
             heartbeat_seconds=settings.ack_wait_seconds / 4,
         )
-        checks = {
-            "nats": nats_check(nc),
-            "s3": s3_check(objects, storage.WORKSPACE_BUCKET),
-            "consumer": consumer_check(nc.jetstream(), EVENTS.name, config.durable_name),
-        }
-        await serve_health(settings, checks, stack)
         log.info("worker ready", extra={"model": renderer.model, "consumer": config.durable_name})
         await wait_all(
             stop,
             consumer.run(stop),
-            observe_consumers(nc.jetstream(), [config.durable_name], stop),
+            observe_consumers(res.bus.js, [config.durable_name], stop),
         )
