@@ -42,7 +42,7 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
         queries = WorkspaceQueries(res.pool, res.objects, settings)
         progress = jobs.LatestProgress()
         await progress.follow(res.nc)
-        job_queries = jobs.JobQueries(res.pool, res.bus, progress)
+        job_queries = jobs.JobQueries(res.pool, res.bus, progress, runner.wait_for)
         routes = [
             (job_api.GET_JOB, job_api.GetJob, job_queries.get_job),
             (api.LIST_ASSETS, api.ListAssets, queries.list_assets),

@@ -5,6 +5,7 @@ answers `GET /v1/generations/{job_id}`."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
@@ -15,7 +16,6 @@ from atelier.contracts import subjects
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import generated_asset_id
 from atelier.contracts.progress import StepProgress
-from atelier.runtime.aggregates import read_history
 from atelier.runtime.bus import EventBus
 from atelier.runtime.rpc import RpcError
 
@@ -103,13 +103,38 @@ class LatestProgress:
 
 
 class JobQueries:
-    def __init__(self, pool: asyncpg.Pool, bus: EventBus, progress: LatestProgress) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bus: EventBus,
+        progress: LatestProgress,
+        wait_for: Callable[[int], Awaitable[bool]],
+    ) -> None:
         self.pool = pool
         self.bus = bus
         self.progress = progress
+        #: Waits until the projection has applied a log position (read-your-writes).
+        self.wait_for = wait_for
 
     async def get_job(self, query: api.GetJob) -> api.JobStatus:
-        row = await self.pool.fetchrow(
+        row = await self._row(query)
+        if row is None:
+            # Just submitted? The log knows; let the projection catch up with it.
+            history = subjects.generation_history(query.user_id, query.job_id)
+            sequence = await self.bus.last_sequence(history)
+            if not sequence:
+                raise RpcError(404, "Not Found", "no such generation")
+            await self.wait_for(sequence)
+            row = await self._row(query)
+            if row is None:
+                raise RpcError(503, "Service Unavailable", "the job is being recorded; retry")
+        status = api.JobStatus(**{k: v for k, v in row.items() if k in api.JobStatus.model_fields})
+        if status.status == "running":
+            status.progress = self.progress.of(status.job_id)
+        return status
+
+    async def _row(self, query: api.GetJob) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(
             "SELECT *, CASE WHEN status = 'queued' THEN ("
             "  SELECT count(*) FROM generation_jobs ahead WHERE ahead.status = 'queued'"
             "  AND ahead.model = j.model AND (ahead.queued_at, ahead.job_id)"
@@ -118,28 +143,3 @@ class JobQueries:
             query.job_id,
             query.user_id,
         )
-        if row is None:
-            return await self._from_log(query)
-        status = api.JobStatus(**{k: v for k, v in row.items() if k in api.JobStatus.model_fields})
-        if status.status == "running":
-            status.progress = self.progress.of(status.job_id)
-        return status
-
-    async def _from_log(self, query: api.GetJob) -> api.JobStatus:
-        """Just submitted and not projected yet: queued, as the log says (read-your-writes)."""
-        history = await read_history(
-            self.bus, subjects.generation_history(query.user_id, query.job_id)
-        )
-        match history.last:
-            case None:
-                raise RpcError(404, "Not Found", "no such generation")
-            case gen.GenerationRequested() as requested:
-                return api.JobStatus(
-                    job_id=query.job_id,
-                    model=requested.data.model,
-                    status="queued",
-                    queued_at=requested.occurred_at,
-                    spec=requested.data.spec.model_dump(mode="json"),
-                )
-            case _:
-                raise RpcError(503, "Service Unavailable", "the job is being updated; retry")
