@@ -139,6 +139,9 @@ class EmbeddedS3(SubprocessServer):
             *(f"-{flag}={value}" for flag, value in flags.items()),
         ]
 
+    def popen_kwargs(self) -> dict[str, Any]:
+        return {"cwd": self.data_dir}  # weed mini writes weed.pid into its working directory
+
     def probe(self) -> None:
         """A signed ListBuckets with our credentials succeeds, and the master knows where
         every volume on disk is (else reading an old object fails: "volume 1 not found")."""
