@@ -131,7 +131,7 @@ class ProjectionRunner:
             if not batch:
                 break
             position = await self._apply(
-                conn, [m for m in batch if m.metadata.sequence.stream <= until]
+                conn, [m for m in batch if m.metadata.sequence.stream <= until], position
             )
             if batch[-1].metadata.sequence.stream >= until:
                 break
