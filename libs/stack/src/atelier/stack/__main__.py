@@ -1,13 +1,21 @@
-"""`python -m atelier.stack up`: the whole platform in the foreground; Ctrl-C stops it."""
+"""`python -m atelier.stack up`: the whole platform in the foreground; Ctrl-C stops it.
+
+`python -m atelier.stack provision [--stream-replicas N]`: create the streams, durable
+consumers and buckets on the servers the environment names (NATS_URL, S3_*), and exit;
+what the Kubernetes provisioning Job runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import signal
 import threading
 from pathlib import Path
 
+from atelier.runtime.settings import RuntimeSettings
 from atelier.stack.platform import DEMO_USER, Platform
+from atelier.stack.provision import provision
 
 
 def up(data_dir: Path) -> None:
@@ -38,14 +46,27 @@ Logs: {data_dir.resolve() / "logs"}. Ctrl-C stops everything.""",
     print("Stopped. Data kept in", data_dir.resolve(), flush=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m atelier.stack")
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="run the whole platform until Ctrl-C")
     up_parser.add_argument("--data-dir", type=Path, default=Path(".data"))
-    args = parser.parse_args()
+    provision_parser = commands.add_parser(
+        "provision", help="create streams, consumers and buckets on external servers"
+    )
+    provision_parser.add_argument(
+        "--stream-replicas",
+        type=int,
+        choices=(1, 3, 5),
+        default=1,
+        help="copies of each stream in the NATS cluster",
+    )
+    args = parser.parse_args(argv)
     if args.command == "up":
         up(args.data_dir)
+    else:
+        asyncio.run(provision(RuntimeSettings(), stream_replicas=args.stream_replicas))
+        print(f"provisioned (stream replicas: {args.stream_replicas})", flush=True)
 
 
 if __name__ == "__main__":
