@@ -148,3 +148,25 @@ async def test_rebuild_stops_at_the_end_of_the_log(private_nc, pool, schema):
     async with asyncio.timeout(20):
         await runner.run(asyncio.Event(), until_caught_up=True)
     assert await applied(pool, schema) == {event.event_id: 1 for event in events}
+
+
+async def test_catch_up_in_applies_what_arrived_after_the_shadow_caught_up(
+    private_nc, pool, schema
+):
+    """The rebuild's swap: the shadow is brought to the live position inside the caller's
+    transaction, however far behind it is, and no further."""
+    bus = EventBus(private_nc)
+    early = [examples.completed() for _ in range(3)]
+    for event in early:
+        await bus.publish(event)
+    runner = ProjectionRunner(js=bus.js, pool=pool, projection=CountingProjection(), schema=schema)
+    await runner.run(asyncio.Event(), until_caught_up=True)
+    late = [examples.completed() for _ in range(4)]
+    sequences = [await bus.publish(event) for event in late]
+
+    async with pool.acquire() as conn, conn.transaction():
+        position = await runner.catch_up_in(conn, sequences[2])
+
+    assert position == sequences[2]
+    assert await applied(pool, schema) == {event.event_id: 1 for event in early + late[:3]}
+    assert await runner.position() == sequences[2]
