@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from atelier.gateway import problems
 from atelier.gateway.bootstrap import gateway
 from atelier.gateway.config import GatewaySettings
-from atelier.gateway.entrypoints import events, generations, library, workspace
+from atelier.gateway.entrypoints import console, events, generations, library, workspace
 from atelier.gateway.entrypoints.dependencies import GatewayDep
 from atelier.runtime import metrics
 
@@ -52,4 +52,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
+    console.mount(app)
     return app

@@ -1,0 +1,103 @@
+// DOM helpers: elements without innerHTML (prompts and titles are user text), keyed
+// updates that keep focus, and the two live regions.
+
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "value" || name === "checked") el[name] = value;
+    else el.setAttribute(name, value === true ? "" : value);
+  }
+  el.append(...children.flat().filter((child) => child !== null && child !== undefined));
+  return el;
+}
+
+/** Make `parent`'s children the rendering of `items`, reusing the element of every item
+ * whose key is unchanged (so focus and typing survive a refresh). A replaced element
+ * hands focus to its successor's element with the same `data-focus`. */
+export function reconcile(parent, items, keyOf, render) {
+  const old = new Map([...parent.children].map((el) => [el.dataset.key, el]));
+  const focused = document.activeElement;
+  const wanted = items.map((item) => {
+    const key = keyOf(item);
+    const el = old.get(key) ?? render(item);
+    el.dataset.key = key;
+    old.delete(key);
+    return el;
+  });
+  const refocus = [...old.values()].some((el) => el.contains(focused)) && focused.dataset.focus;
+  for (const el of old.values()) el.remove();
+  wanted.forEach((el, index) => {
+    if (parent.children[index] !== el) parent.insertBefore(el, parent.children[index] ?? null);
+  });
+  if (refocus) parent.querySelector(`[data-focus="${CSS.escape(refocus)}"]`)?.focus();
+}
+
+const problem = () => document.getElementById("problem");
+
+/** Show an error (a problem+json answer, or any failure) in the alert region. */
+export function fail(error) {
+  const region = problem();
+  region.replaceChildren(
+    h("strong", {}, error.title ?? "Error"),
+    ": ",
+    error.message,
+    h("button", { type: "button", class: "link", onclick: clearProblem }, "Dismiss"),
+  );
+  region.hidden = false;
+}
+
+export function clearProblem() {
+  problem().hidden = true;
+  problem().replaceChildren();
+}
+
+export function notify(message) {
+  document.getElementById("notice").textContent = message;
+}
+
+/** Run an action from a control: errors go to the alert region, the control is busy. */
+export async function act(control, action) {
+  control?.setAttribute("aria-busy", "true");
+  if (control) control.disabled = true;
+  try {
+    clearProblem();
+    return await action();
+  } catch (error) {
+    fail(error);
+  } finally {
+    control?.removeAttribute("aria-busy");
+    if (control) control.disabled = false;
+  }
+}
+
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+const UNITS = [
+  ["day", 86400],
+  ["hour", 3600],
+  ["minute", 60],
+];
+
+export function fromNow(iso) {
+  const seconds = (Date.parse(iso) - Date.now()) / 1000;
+  const [unit, size] = UNITS.find(([, size]) => Math.abs(seconds) >= size) ?? ["minute", 60];
+  return relative.format(Math.round(seconds / size), unit);
+}
+
+/** The file itself: a video plays inline, an image shows its thumbnail. */
+export function media(asset, label) {
+  if (asset.asset_type === "video") {
+    return h("video", {
+      src: asset.file_url,
+      poster: asset.thumbnail_url,
+      controls: true,
+      muted: true,
+      loop: true,
+      playsinline: true,
+      preload: "metadata",
+      "aria-label": label,
+    });
+  }
+  return h("img", { src: asset.thumbnail_url, alt: label, loading: "lazy" });
+}

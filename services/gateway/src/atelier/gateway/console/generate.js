@@ -1,0 +1,104 @@
+// The prompt form: images with SDXL, videos with Wan 2.1, and the images they start from.
+
+import { call } from "./api.js";
+import { act, h, notify } from "./dom.js";
+
+const form = () => document.getElementById("generate");
+const SLOTS = { image: ["reference_image"], video: ["start_frame", "end_frame"] };
+const SLOT_NAMES = {
+  reference_image: "Reference image",
+  start_frame: "Start frame",
+  end_frame: "End frame",
+};
+const picked = {}; // slot → {source, asset}
+
+export function setUp(onSubmitted) {
+  const el = form();
+  el.elements.kind.forEach((radio) => radio.addEventListener("change", showKind));
+  el.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(el.querySelector("button[type=submit]"), async () => {
+      const body = request(el);
+      const accepted = await call("POST", "/v1/generations", { body });
+      onSubmitted(accepted.job_id, body);
+      notify(`Job queued: ${body.prompt}`);
+    });
+  });
+  showKind();
+}
+
+function kind() {
+  return form().elements.kind.value;
+}
+
+function showKind() {
+  const video = kind() === "video";
+  for (const el of form().querySelectorAll("[data-kind]")) el.hidden = el.dataset.kind !== kind();
+  form().elements.count.disabled = video;
+  form().elements.frames.disabled = !video;
+  renderSlots();
+}
+
+/** Put one of the user's images into the first free slot of the current kind. */
+export function useImage(source, asset) {
+  const slots = SLOTS[kind()];
+  const slot = slots.find((name) => !picked[name]) ?? slots.at(-1);
+  picked[slot] = { source, asset };
+  renderSlots();
+  document.querySelector('nav [data-view="create"]').click(); // the form is on that view
+  form().elements.prompt.focus();
+  notify(`${SLOT_NAMES[slot]} set`);
+}
+
+function renderSlots() {
+  const list = document.getElementById("slots");
+  list.replaceChildren(
+    ...SLOTS[kind()].map((slot) => {
+      const chosen = picked[slot];
+      const label = SLOT_NAMES[slot];
+      if (!chosen) return h("li", { class: "slot empty" }, `${label}: none — use one from the workspace or library`);
+      const remove = () => {
+        delete picked[slot];
+        renderSlots();
+        form().elements.prompt.focus();
+      };
+      return h(
+        "li",
+        { class: "slot" },
+        h("img", { src: chosen.asset.thumbnail_url, alt: "" }),
+        h("span", {}, `${label}: ${chosen.asset.custom_title ?? chosen.asset.original_prompt}`),
+        h("button", { type: "button", class: "link", onclick: remove }, `Remove ${label.toLowerCase()}`),
+      );
+    }),
+  );
+}
+
+function number(el) {
+  return el.value === "" || el.disabled ? undefined : Number(el.value);
+}
+
+function request(el) {
+  const { elements: f } = el;
+  const video = kind() === "video";
+  const body = {
+    model: video ? "wan" : "sdxl",
+    mode: video ? "video" : "image",
+    quality: f.quality.value,
+    prompt: f.prompt.value,
+    negative_prompt: f.negative_prompt.value || undefined,
+    num_images: number(f.count),
+    num_frames: number(f.frames),
+    seed: number(f.seed),
+    width: number(f.width),
+    height: number(f.height),
+    steps: number(f.steps),
+  };
+  for (const slot of SLOTS[kind()]) {
+    if (picked[slot]) body[slot] = { ...picked[slot].source };
+  }
+  if (body.reference_image) {
+    body.reference_image.mode = f.reference_mode.value;
+    body.reference_image.strength = number(f.strength);
+  }
+  return body;
+}

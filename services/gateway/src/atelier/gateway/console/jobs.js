@@ -1,0 +1,104 @@
+// Live job cards, fed by /v1/events: step progress with previews, outcome, cancel.
+
+import { call } from "./api.js";
+import { act, h, notify } from "./dom.js";
+
+const cards = new Map(); // job id → card element
+const ENDED = new Set(["completed", "failed", "cancelled"]);
+const LABELS = {
+  queued: "Queued",
+  running: "Running",
+  cancelling: "Cancelling…",
+  completed: "Completed",
+  failed: "Failed",
+  cancelled: "Cancelled",
+};
+
+function card(jobId, spec) {
+  let el = cards.get(jobId);
+  if (el) return el;
+  const cancel = h("button", { type: "button", class: "cancel" }, "Cancel");
+  cancel.addEventListener("click", () =>
+    act(cancel, async () => {
+      await call("POST", `/v1/generations/${jobId}/cancel`);
+      setStatus(el, "cancelling");
+    }),
+  );
+  const dismiss = h("button", { type: "button", class: "link dismiss", hidden: true }, "Dismiss");
+  dismiss.addEventListener("click", () => {
+    el.remove();
+    cards.delete(jobId);
+  });
+  const what = spec ? `${spec.num_images ?? 1} × ${spec.model}` : "";
+  el = h(
+    "li",
+    { class: "job", "data-job-id": jobId },
+    h("p", { class: "prompt" }, spec?.prompt ?? jobId),
+    h("p", { class: "meta" }, h("span", { class: "status" }), " ", what),
+    h("progress", { max: 100, value: 0, "aria-label": "Progress" }),
+    h("img", { class: "preview", alt: "Preview", hidden: true }),
+    h("p", { class: "error", hidden: true }),
+    h("div", { class: "thumbs" }),
+    h("div", { class: "actions" }, cancel, dismiss),
+  );
+  setStatus(el, "queued");
+  cards.set(jobId, el);
+  document.getElementById("jobs").prepend(el);
+  return el;
+}
+
+function setStatus(el, status) {
+  el.dataset.status = status;
+  el.querySelector(".status").textContent = LABELS[status];
+  const ended = ENDED.has(status);
+  el.querySelector(".cancel").hidden = ended || status === "cancelling";
+  el.querySelector(".dismiss").hidden = !ended;
+  if (ended) el.querySelector("progress").hidden = true;
+}
+
+/** A job this console submitted (its events may arrive before or after this). */
+export function submitted(jobId, body) {
+  card(jobId, body);
+}
+
+export function onEvent(type, body) {
+  if (type === "generation.progress") return progress(body);
+  const data = body.data;
+  if (!type.startsWith("generation.") || !data?.job_id) return;
+  const el = card(data.job_id, data.spec);
+  switch (type) {
+    case "generation.started":
+      return setStatus(el, "running");
+    case "generation.cancel_requested":
+      return ENDED.has(el.dataset.status) || setStatus(el, "cancelling");
+    case "generation.cancelled":
+      return setStatus(el, "cancelled");
+    case "generation.failed":
+      el.querySelector(".error").textContent = data.reason;
+      el.querySelector(".error").hidden = false;
+      notify("A job failed");
+      return setStatus(el, "failed");
+    case "generation.completed":
+      el.querySelector(".preview").hidden = true;
+      el.querySelector(".thumbs").replaceChildren(
+        ...body.assets.map((asset) => h("img", { src: asset.thumbnail_url, alt: `Result ${asset.index + 1}` })),
+      );
+      notify(`A job completed with ${body.assets.length} result(s)`);
+      return setStatus(el, "completed");
+  }
+}
+
+function progress(step) {
+  const el = cards.get(step.job_id);
+  if (!el || ENDED.has(el.dataset.status)) return;
+  if (el.dataset.status === "queued") setStatus(el, "running");
+  const bar = el.querySelector("progress");
+  bar.value = step.percent;
+  bar.setAttribute("aria-valuetext", `step ${step.step} of ${step.total}`);
+  el.querySelector(".status").textContent = `Step ${step.step} of ${step.total}`;
+  if (step.preview_webp_base64) {
+    const preview = el.querySelector(".preview");
+    preview.src = `data:image/webp;base64,${step.preview_webp_base64}`;
+    preview.hidden = false;
+  }
+}
