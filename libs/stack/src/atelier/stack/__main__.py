@@ -24,12 +24,15 @@ def up(data_dir: Path) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     with Platform(data_dir) as platform:
+        token = platform.token()
         print(
             f"""
 Atelier is up.
   gateway     {platform.gateway_url}   (OpenAPI: {platform.gateway_url}/docs)
+  console     {platform.gateway_url}/   (sign in with the demo token)
   demo user   {DEMO_USER}
-  demo token  {platform.token()}
+  demo token  {token}
+  signed in   {platform.gateway_url}/#token={token}
 
 Try it:
   TOKEN=<the demo token above>
