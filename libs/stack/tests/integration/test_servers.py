@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aioboto3
 import asyncpg
@@ -111,7 +112,12 @@ async def read_marks(endpoints: Endpoints) -> dict[str, list[str]]:
 def test_three_servers_listen_on_loopback_only(stack: EmbeddedServers) -> None:
     ports = json.loads((stack.data_dir / "ports.json").read_text())
     endpoints = stack.endpoints
-    assert endpoints.nats_url == f"nats://127.0.0.1:{ports['nats']}"
+    nats_url = urlsplit(endpoints.nats_url)  # nats://admin:PASSWORD@127.0.0.1:PORT
+    assert (nats_url.username, nats_url.hostname, nats_url.port) == (
+        "admin",
+        "127.0.0.1",
+        ports["nats"],
+    )
     assert endpoints.database_url == f"postgresql://postgres@127.0.0.1:{ports['postgres']}/atelier"
     assert endpoints.s3_endpoint_url == f"http://127.0.0.1:{ports['s3']}"
     listening = {  # the leaders hold the listeners (postgres backends come and go)

@@ -4,12 +4,14 @@ message id, trace headers and, where state matters, optimistic concurrency."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+from atelier.contracts import permissions
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.registry import encode_event
 from atelier.contracts.streams import ALL_STREAMS, EVENTS, StreamSpec
@@ -26,7 +28,11 @@ class ConcurrencyConflict(Exception):
 
 
 async def connect(url: str, name: str) -> NatsClient:
-    """A NATS connection that reconnects forever (servers restart; services must not)."""
+    """A NATS connection that reconnects forever (servers restart; services must not).
+
+    A URL with a user (`nats://gateway:…@host:port`) connects as that identity, whose
+    replies arrive under its own inbox prefix (see atelier.contracts.permissions)."""
+    user = urlsplit(url).username
     return await nats.connect(
         url,
         name=name,
@@ -34,6 +40,7 @@ async def connect(url: str, name: str) -> NatsClient:
         reconnect_time_wait=0.5,
         connect_timeout=5,
         allow_reconnect=True,
+        inbox_prefix=permissions.inbox_prefix(user) if user else "_INBOX",
     )
 
 

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from atelier.contracts import permissions
 from atelier.gateway.auth import issue_token
 from atelier.runtime.settings import RuntimeSettings
 from atelier.stack.provision import provision
@@ -35,14 +36,16 @@ class ServiceSpec:
     module: str
     #: The variable that tells the service its port: its API's or its health server's.
     port_env: str
+    #: Who it is on NATS (see atelier.contracts.permissions).
+    identity: str
 
 
 SERVICES = (
-    ServiceSpec("workspace", "atelier.workspace", "HEALTH_PORT"),
-    ServiceSpec("library", "atelier.library", "HEALTH_PORT"),
-    ServiceSpec("gpu-sdxl", "atelier.gpu_sdxl", "HEALTH_PORT"),
-    ServiceSpec("gpu-wan", "atelier.gpu_wan", "HEALTH_PORT"),
-    ServiceSpec("gateway", "atelier.gateway", "HTTP_PORT"),
+    ServiceSpec("workspace", "atelier.workspace", "HEALTH_PORT", permissions.WORKSPACE),
+    ServiceSpec("library", "atelier.library", "HEALTH_PORT", permissions.LIBRARY),
+    ServiceSpec("gpu-sdxl", "atelier.gpu_sdxl", "HEALTH_PORT", permissions.GPU),
+    ServiceSpec("gpu-wan", "atelier.gpu_wan", "HEALTH_PORT", permissions.GPU),
+    ServiceSpec("gateway", "atelier.gateway", "HTTP_PORT", permissions.GATEWAY),
 )
 
 #: Sizes the gateway uses by default with the tiny offline models (fast on a CPU).
@@ -77,7 +80,8 @@ class Platform:
         self.endpoints = endpoints
         self.service_env = dict(service_env or {})
         self.services: dict[str, ServiceProcess] = {}
-        #: What every service process gets in its environment (for starting more of them).
+        #: What every service process gets in its environment, as the NATS admin (tools);
+        #: `env_of` gives one service's own, with its NATS identity.
         self.service_environment: dict[str, str] = {}
         self._stop_servers = lambda: None
 
@@ -93,7 +97,7 @@ class Platform:
             self._write_env_file(service_env)
             self.services = {
                 spec.name: ServiceProcess(
-                    spec.name, spec.module, self.data_dir, service_env, spec.port_env
+                    spec.name, spec.module, self.data_dir, self.env_of(spec), spec.port_env
                 )
                 for spec in SERVICES
             }
@@ -131,6 +135,11 @@ class Platform:
         """Runtime settings pointing at this platform's servers (for tests and tools)."""
         assert self.endpoints is not None, "start() first"
         return RuntimeSettings(**{k.lower(): v for k, v in self.endpoints.as_env().items()})
+
+    def env_of(self, spec: ServiceSpec) -> dict[str, str]:
+        """The environment of one service (for starting more of them): its NATS identity."""
+        assert self.endpoints is not None, "start() first"
+        return {**self.service_environment, "NATS_URL": self.endpoints.nats_url_for(spec.identity)}
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -24,6 +25,12 @@ class Endpoints:
     s3_access_key: str
     s3_secret_key: str
     s3_region: str = "us-east-1"
+    #: identity -> NATS URL with its credentials, where NATS has users (the embedded one);
+    #: empty for an external NATS, whose `nats_url` every service then uses.
+    nats_identity_urls: Mapping[str, str] = field(default_factory=dict)
+
+    def nats_url_for(self, identity: str) -> str:
+        return self.nats_identity_urls.get(identity, self.nats_url)
 
     def as_env(self) -> dict[str, str]:
         """The environment variables the services read (see atelier.runtime.settings)."""

@@ -63,6 +63,7 @@ class EmbeddedServers:
             s3_access_key=self.s3.access_key,
             s3_secret_key=self.s3.secret_key,
             s3_region=self.s3.region,
+            nats_identity_urls=self.nats.identity_urls(),
         )
 
     def __enter__(self) -> EmbeddedServers:

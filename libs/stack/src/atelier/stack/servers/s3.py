@@ -8,7 +8,6 @@ file anonymous requests are refused (without one, SeaweedFS lets anonymous reade
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import urllib.request
 from functools import cache
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .ports import HOST, PortStore
+from .private import kept_secrets, write_private
 from .process import SubprocessServer, find_binary
 
 #: weed derives the admin gRPC port its maintenance worker dials from the admin HTTP port
@@ -88,16 +88,14 @@ class EmbeddedS3(SubprocessServer):
         return f"http://{HOST}:{self.ports['s3']}"
 
     def _credentials(self) -> tuple[str, str]:
-        try:
-            saved = json.loads(self.credentials_path.read_text())
-            return saved["access_key"], saved["secret_key"]
-        except (FileNotFoundError, ValueError, KeyError):
-            pass
-        access_key, secret_key = "AT" + secrets.token_hex(9).upper(), secrets.token_hex(20)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"access_key": access_key, "secret_key": secret_key}, indent=2)
-        _write_private(self.credentials_path, text + "\n")
-        return access_key, secret_key
+        saved = kept_secrets(
+            self.credentials_path,
+            lambda: {
+                "access_key": "AT" + secrets.token_hex(9).upper(),
+                "secret_key": secrets.token_hex(20),
+            },
+        )
+        return saved["access_key"], saved["secret_key"]
 
     def prepare(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +105,7 @@ class EmbeddedS3(SubprocessServer):
             "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
-        _write_private(self.config_path, json.dumps({"identities": [identity]}, indent=2) + "\n")
+        write_private(self.config_path, json.dumps({"identities": [identity]}, indent=2) + "\n")
         self.ports = self._ports.claim(_PORTS, paired={"s3-admin": ADMIN_GRPC_OFFSET})
         self._client = None
 
@@ -161,9 +159,3 @@ class EmbeddedS3(SubprocessServer):
         for port in ports:
             for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                 path.unlink(missing_ok=True)
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
