@@ -2,63 +2,17 @@
 its log position as id; a dropped connection resumed with Last-Event-ID gets every event
 exactly once."""
 
-import asyncio
-import json
 import uuid
 
 import httpx
 import pytest
 
 from atelier.contracts.streams import EVENTS
-from tests.helpers import bus, client, outcome
+from tests.helpers import EventStream, bus, client, done, outcome
 
 pytestmark = pytest.mark.e2e
 
 QUICK = {"model": "sdxl", "prompt": "a lighthouse", "width": 64, "height": 64, "steps": 2}
-
-
-class EventStream:
-    """Reads one SSE connection into (id, event, data) triples and comment lines."""
-
-    def __init__(self, api: httpx.AsyncClient, last_event_id: str | None = None, **params):
-        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-        self._request = api.stream("GET", "/v1/events", headers=headers, params=params)
-        self.events: list[tuple[str | None, str, dict]] = []
-        self.comments: list[str] = []
-
-    async def __aenter__(self) -> "EventStream":
-        self.response = await self._request.__aenter__()
-        self._lines = self.response.aiter_lines()
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self._request.__aexit__(*exc)
-
-    async def until(self, predicate, timeout: float = 120) -> None:
-        """Read frames until `predicate(self)` holds."""
-        frame: dict[str, str] = {}
-        async with asyncio.timeout(timeout):
-            async for line in self._lines:
-                if line.startswith(":"):
-                    self.comments.append(line)
-                elif line:
-                    field, _, value = line.partition(": ")
-                    frame[field] = value
-                elif "data" in frame:
-                    self.events.append((frame.get("id"), frame["event"], json.loads(frame["data"])))
-                    frame = {}
-                if predicate(self):
-                    return
-
-    def types(self) -> list[str]:
-        return [event for _, event, _ in self.events]
-
-
-def done(job_id: str):
-    return lambda stream: any(
-        event == "generation.completed" and data["data"]["job_id"] == job_id
-        for _, event, data in stream.events
-    )
 
 
 async def test_a_job_is_followed_live_from_request_to_assets(platform):

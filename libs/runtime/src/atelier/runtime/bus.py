@@ -64,20 +64,21 @@ class EventBus:
         still has that sequence (0: none yet); otherwise ConcurrencyConflict.
         A retried publish of the same fact (same dedup id) returns the first sequence.
         """
-        headers = tracing.inject({"Nats-Msg-Id": event.dedup_id})
-        if expected_last_sequence is not None:
-            headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_sequence)
-            if concurrency_filter:
-                headers["Nats-Expected-Last-Subject-Sequence-Subject"] = concurrency_filter
-        try:
-            ack = await self.js.publish(
-                event.subject, encode_event(event), timeout=timeout, headers=headers
-            )
-        except BadRequestError as error:
-            if error.err_code == WRONG_LAST_SEQUENCE:
-                raise ConcurrencyConflict(error.description) from error
-            raise
-        return ack.seq
+        with tracing.publish_span(event.type, event.subject, event.dedup_id) as headers:
+            headers["Nats-Msg-Id"] = event.dedup_id
+            if expected_last_sequence is not None:
+                headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_sequence)
+                if concurrency_filter:
+                    headers["Nats-Expected-Last-Subject-Sequence-Subject"] = concurrency_filter
+            try:
+                ack = await self.js.publish(
+                    event.subject, encode_event(event), timeout=timeout, headers=headers
+                )
+            except BadRequestError as error:
+                if error.err_code == WRONG_LAST_SEQUENCE:
+                    raise ConcurrencyConflict(error.description) from error
+                raise
+            return ack.seq
 
     async def last_sequence(self, subject: str, stream: str = EVENTS.name) -> int:
         """Sequence of the last message on `subject` (wildcards allowed), 0 if none."""

@@ -24,7 +24,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 from nats.js.client import JetStreamContext
-from opentelemetry import context as otel_context
+from opentelemetry.trace import Span, StatusCode
 
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.registry import UndecodableEvent, decode_event
@@ -101,17 +101,33 @@ class WorkConsumer:
             await dead_letter(self.js, self.durable, msg, str(error))
             await msg.term()
             return
-        token = otel_context.attach(tracing.extract(msg.headers))
+        with tracing.process_span(
+            event.type,
+            msg.subject,
+            msg.headers,
+            group=self.durable,
+            **{
+                "messaging.message.id": event.dedup_id,
+                "atelier.attempt": msg.metadata.num_delivered,
+            },
+        ) as span:
+            await self._handle(Delivery(event, msg), span)
+
+    async def _handle(self, delivery: Delivery, span: Span) -> None:
+        msg = delivery.msg
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
-            await self.handle(Delivery(event, msg))
+            await self.handle(delivery)
         except Reject as error:
+            _failed(span, error)
             await dead_letter(self.js, self.durable, msg, str(error))
             await msg.term()
         except Retry as error:
+            _failed(span, error)
             log.warning("retrying", extra={"reason": str(error), "subject": msg.subject})
             await msg.nak(delay=error.delay)
-        except Exception:
+        except Exception as error:
+            _failed(span, error)
             delay = self.backoff[min(msg.metadata.num_delivered, len(self.backoff)) - 1]
             log.exception("handler failed; will retry", extra={"subject": msg.subject})
             await msg.nak(delay=delay)
@@ -119,9 +135,13 @@ class WorkConsumer:
             await msg.ack_sync()
         finally:
             heartbeat.cancel()
-            otel_context.detach(token)
 
     async def _heartbeat(self, msg: Msg) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             await msg.in_progress()
+
+
+def _failed(span: Span, error: Exception) -> None:
+    span.record_exception(error)
+    span.set_status(StatusCode.ERROR, str(error))

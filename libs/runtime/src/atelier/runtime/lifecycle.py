@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from atelier.runtime.logs import configure_logging
 from atelier.runtime.settings import RuntimeSettings
+from atelier.runtime.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 def run_service(
     service: str, settings: RuntimeSettings, run: Callable[[asyncio.Event], Awaitable[None]]
 ) -> None:
-    """Entry point of a service: JSON logs, then `run(stop)` until SIGTERM/SIGINT."""
+    """Entry point of a service: JSON logs, traces, then `run(stop)` until SIGTERM/SIGINT."""
     configure_logging(service, settings.log_level)
+    configure_tracing(service)
     run_until_signalled(run)
 
 

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from atelier.contracts.assets import AssetSnapshot
 from atelier.runtime.settings import RuntimeSettings
+from atelier.runtime.tracing import s3_span
 
 
 class ObjectMissing(Exception):
@@ -68,32 +69,40 @@ class ObjectStore:
         await self._client.head_bucket(Bucket=bucket)
 
     async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        await self._client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+        with s3_span("PutObject", bucket, key):
+            await self._client.put_object(
+                Bucket=bucket, Key=key, Body=data, ContentType=content_type
+            )
 
     async def get(self, bucket: str, key: str) -> bytes:
-        response = await self._client.get_object(Bucket=bucket, Key=key)
-        async with response["Body"] as body:
-            return await body.read()
+        with s3_span("GetObject", bucket, key):
+            response = await self._client.get_object(Bucket=bucket, Key=key)
+            async with response["Body"] as body:
+                return await body.read()
 
     async def exists(self, bucket: str, key: str) -> bool:
-        try:
-            await self._client.head_object(Bucket=bucket, Key=key)
-        except ClientError as error:
-            if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
-                return False
-            raise
-        return True
+        with s3_span("HeadObject", bucket, key):
+            try:
+                await self._client.head_object(Bucket=bucket, Key=key)
+            except ClientError as error:
+                if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                    return False
+                raise
+            return True
 
     async def delete(self, bucket: str, key: str) -> None:
-        await self._client.delete_object(Bucket=bucket, Key=key)
+        with s3_span("DeleteObject", bucket, key):
+            await self._client.delete_object(Bucket=bucket, Key=key)
 
     async def copy(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
-        try:
-            await self._client.copy_object(
-                Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key}
-            )
-        except self._client.exceptions.NoSuchKey as error:
-            raise ObjectMissing(f"{source_bucket}/{source_key}") from error
+        with s3_span("CopyObject", bucket, key) as span:
+            span.set_attribute("aws.s3.copy_source", f"{source_bucket}/{source_key}")
+            try:
+                await self._client.copy_object(
+                    Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key}
+                )
+            except self._client.exceptions.NoSuchKey as error:
+                raise ObjectMissing(f"{source_bucket}/{source_key}") from error
 
     async def delete_all(self, bucket: str, keys: list[str]) -> None:
         for key in keys:

@@ -28,6 +28,7 @@ from atelier.contracts import subjects
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.contracts.streams import EVENTS
+from atelier.runtime import tracing
 from atelier.runtime.db import identifier
 from atelier.runtime.dead_letters import dead_letter
 from atelier.runtime.metrics import PROJECTION_LAG
@@ -70,7 +71,10 @@ class ProjectionRunner:
         idle_wait: float = 0.5,
         on_applied: Callable[[int], None] | None = None,
         stream: str = EVENTS.name,
+        replay: bool = False,
     ) -> None:
+        """`replay`: the events are old (a rebuild), so their traces are linked to, not
+        joined."""
         self.js = js
         self.pool = pool
         self.projection = projection
@@ -79,6 +83,7 @@ class ProjectionRunner:
         self.idle_wait = idle_wait
         self.on_applied = on_applied
         self.stream = stream
+        self.replay = replay
         self._applied = asyncio.Condition()
 
     async def prepare(self) -> None:
@@ -212,17 +217,14 @@ class ProjectionRunner:
         """Apply, in the caller's transaction, what is past `position` (locked by the caller);
         store the new position."""
         start = position
-        for msg in messages:
-            sequence = msg.metadata.sequence.stream
-            if sequence <= position:
-                continue  # another replica, or an earlier run, applied it already
-            try:
-                event = decode_event(msg.subject, msg.data)
-            except UndecodableEvent as error:
-                await dead_letter(self.js, self.projection.name, msg, str(error))
-            else:
-                await self.projection.apply(conn, event)
-            position = sequence
+        fresh = [msg for msg in messages if msg.metadata.sequence.stream > position]
+        # (older ones: another replica, or an earlier run, applied them already)
+        if self.replay and fresh:
+            name = f"rebuild {self.projection.name}"
+            with tracing.replay_span(name, self.projection.name, [m.headers for m in fresh]):
+                position = await self._apply_each(conn, fresh, position)
+        else:
+            position = await self._apply_each(conn, fresh, position)
         if position != start:
             await conn.execute(
                 "UPDATE projection_tracking SET position = $2, updated_at = now() "
@@ -230,6 +232,23 @@ class ProjectionRunner:
                 self.projection.name,
                 position,
             )
+        return position
+
+    async def _apply_each(self, conn: asyncpg.Connection, messages: Sequence[Msg], position: int):
+        for msg in messages:
+            try:
+                event = decode_event(msg.subject, msg.data)
+            except UndecodableEvent as error:
+                await dead_letter(self.js, self.projection.name, msg, str(error))
+            else:
+                if self.replay:
+                    await self.projection.apply(conn, event)
+                else:
+                    with tracing.process_span(
+                        event.type, msg.subject, msg.headers, group=self.projection.name
+                    ):
+                        await self.projection.apply(conn, event)
+            position = msg.metadata.sequence.stream
         return position
 
     async def _last_stream_sequence(self) -> int:

@@ -44,7 +44,7 @@ async def rebuild(
     started = time.perf_counter()
     await pool.execute(f"DROP SCHEMA IF EXISTS {shadow} CASCADE")
     runner = ProjectionRunner(
-        js=js, pool=pool, projection=projection, schema=shadow, batch_size=batch_size
+        js=js, pool=pool, projection=projection, schema=shadow, batch_size=batch_size, replay=True
     )
     await runner.run(asyncio.Event(), until_caught_up=True)
 

@@ -18,7 +18,7 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from opentelemetry import context as otel_context
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, ValidationError
 
 from atelier.runtime import tracing
@@ -60,21 +60,21 @@ async def serve(
         task.add_done_callback(lambda done: (running.discard(done), slots.release()))
 
     async def on_request(msg: Msg) -> None:
-        token = otel_context.attach(tracing.extract(msg.headers))
-        try:
-            request = request_model.model_validate_json(msg.data)
-            result = await handler(request)
-            body = {"ok": True, "result": result.model_dump(mode="json")}
-        except ValidationError as error:
-            body = _error(400, "Invalid request", str(error.errors()[0]["msg"]))
-        except RpcError as error:
-            body = _error(error.status, error.title, error.detail)
-        except Exception:
-            log.exception("rpc handler failed", extra={"subject": subject})
-            body = _error(500, "Internal error", "the service failed; see its logs")
-        finally:
-            otel_context.detach(token)
-        await msg.respond(json.dumps(body).encode())
+        with tracing.rpc_server_span(subject, msg.headers) as span:
+            try:
+                request = request_model.model_validate_json(msg.data)
+                result = await handler(request)
+                body = {"ok": True, "result": result.model_dump(mode="json")}
+            except ValidationError as error:
+                body = _error(400, "Invalid request", str(error.errors()[0]["msg"]))
+            except RpcError as error:
+                body = _error(error.status, error.title, error.detail)
+            except Exception as error:
+                span.record_exception(error)
+                span.set_status(StatusCode.ERROR, repr(error))
+                log.exception("rpc handler failed", extra={"subject": subject})
+                body = _error(500, "Internal error", "the service failed; see its logs")
+            await msg.respond(json.dumps(body).encode())
 
     return await nc.subscribe(subject, queue=queue, cb=on_message)
 
@@ -87,15 +87,13 @@ async def call(
     *,
     timeout: float = 5.0,
 ) -> Res:
-    try:
-        msg = await nc.request(
-            subject,
-            request.model_dump_json().encode(),
-            timeout=timeout,
-            headers=tracing.inject({}),
-        )
-    except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as error:
-        raise RpcError(503, "Service unavailable", f"no answer on {subject}") from error
+    with tracing.rpc_client_span(subject) as headers:
+        try:
+            msg = await nc.request(
+                subject, request.model_dump_json().encode(), timeout=timeout, headers=headers
+            )
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as error:
+            raise RpcError(503, "Service unavailable", f"no answer on {subject}") from error
     body = json.loads(msg.data)
     if not body["ok"]:
         error = body["error"]

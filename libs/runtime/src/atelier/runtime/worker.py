@@ -47,6 +47,7 @@ from atelier.runtime.accelerator import GenerationInterrupted, StepHooks
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Reject, Retry
 from atelier.runtime.objects import ObjectStore
+from atelier.runtime.tracing import tracer
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +178,20 @@ class GenerationWorker:
             ),
         )
         started = time.perf_counter()
+        spec = request.data.spec
         job = self._job(request, images)
         try:
-            files = await asyncio.to_thread(self.renderer.render, job)
+            with tracer.start_as_current_span(
+                f"render {self.renderer.model}",
+                attributes={
+                    "atelier.model": self.renderer.model,
+                    "atelier.quality": spec.quality,
+                    "atelier.steps": spec.steps,
+                    "atelier.images": spec.num_images,
+                    "atelier.size": f"{spec.width}x{spec.height}",
+                },
+            ):
+                files = await asyncio.to_thread(self.renderer.render, job)
         except GenerationInterrupted as stopped:
             await self._cancelled(request, at_step=stopped.steps_done)
             return
@@ -194,7 +206,6 @@ class GenerationWorker:
             raise Retry(f"render failed: {error!r}", delay=2.0**delivery.attempt) from error
         assets = [await self._store(request, file) for file in files]
         seconds = round(time.perf_counter() - started, 3)
-        spec = request.data.spec
         metrics.JOB_SECONDS.labels(spec.model, spec.quality).observe(seconds)
         metrics.JOBS.labels(spec.model, "completed").inc()
         await self._publish(

@@ -24,6 +24,7 @@ from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.gateway.auth import User
 from atelier.gateway.bootstrap import Gateway
 from atelier.gateway.entrypoints.dependencies import BearerDep, GatewayDep
+from atelier.runtime import tracing
 
 router = APIRouter(tags=["events"])
 
@@ -94,7 +95,14 @@ async def _log_frame(gw: Gateway, msg) -> str:
         event = decode_event(msg.subject, msg.data)
     except UndecodableEvent:
         return f"id: {sequence}\n: an event this gateway cannot read was skipped\n\n"
-    body = json.loads(msg.data)
+    with tracing.process_span(
+        event.type, msg.subject, msg.headers, group="sse", operation="deliver"
+    ):
+        return await _frame(gw, event, msg.data, sequence)
+
+
+async def _frame(gw: Gateway, event, data: bytes, sequence: int) -> str:
+    body = json.loads(data)
     if isinstance(event, GenerationCompleted):
         body["assets"] = [
             {

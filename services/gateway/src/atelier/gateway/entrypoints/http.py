@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from atelier.gateway import problems
 from atelier.gateway.bootstrap import gateway
@@ -23,6 +24,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             yield
 
     app = FastAPI(title="Atelier", version="0.1.0", lifespan=lifespan)
+    # SERVER spans per request (not per ASGI send/receive: an event stream sends for hours)
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["send", "receive"]
+    )
     problems.install(app)
     for router in (generations.router, workspace.router, library.router, events.router):
         app.include_router(router)
