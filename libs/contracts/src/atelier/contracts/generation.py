@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from atelier.contracts import subjects
+from atelier.contracts import storage, subjects
 from atelier.contracts.envelope import Envelope
 
 Model = Literal["sdxl", "wan"]
@@ -233,6 +233,22 @@ class GenerationCompleted(_GenerationEvent):
     name: ClassVar[str] = "completed"
     type: Literal["generation.completed"] = "generation.completed"
     data: GenerationCompletedData
+
+    @model_validator(mode="after")
+    def _files_are_the_jobs_own(self) -> Self:
+        """Each file has the key its job and index give it: a worker cannot point a
+        user's workspace at another user's (or another job's) objects."""
+        user, job = self.user_id, self.data.job_id
+        for asset in self.data.assets:
+            wanted = (
+                storage.generated_file(
+                    user, job, asset.index, storage.extension_of(asset.storage_key)
+                ),
+                storage.generated_thumbnail(user, job, asset.index),
+            )
+            if (asset.storage_key, asset.thumbnail_key) != wanted:
+                raise ValueError(f"asset {asset.index}: keys must be {wanted[0]} and {wanted[1]}")
+        return self
 
 
 class GenerationFailed(_GenerationEvent):
