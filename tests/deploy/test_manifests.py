@@ -1,0 +1,224 @@
+"""What the rendered overlays must say for Atelier to run and scale as designed."""
+
+from __future__ import annotations
+
+import importlib
+from urllib.parse import urlparse
+
+import pytest
+
+from atelier.contracts.streams import EVENTS
+from atelier.runtime.settings import RuntimeSettings
+from atelier.stack.provision import durable_consumers
+from tests.deploy.k8s import (
+    GPU_SERVICES,
+    ROOT,
+    SERVICES,
+    env_of,
+    env_sources,
+    find,
+    of_kind,
+    pod_spec,
+)
+
+#: The keys each Secret must hold (created out of band, see docs/operations.md).
+SECRET_KEYS = {
+    "atelier-database": {"DATABASE_URL"},
+    "atelier-s3": {"S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"},
+    "atelier-jwt": {"JWT_SECRET"},
+}
+#: Variables read by libraries rather than by Atelier's settings.
+FOREIGN_PREFIXES = ("OTEL_", "HF_", "TQDM_")
+#: In the shared ConfigMap for the provisioning Job's arguments.
+JOB_ONLY = {"STREAM_REPLICAS"}
+
+
+def settings_class(service: str) -> type[RuntimeSettings]:
+    module = importlib.import_module(f"atelier.{service.replace('-', '_')}.config")
+    (found,) = {
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, RuntimeSettings)
+        and value.__module__ == module.__name__
+    }
+    return found
+
+
+def variables_read(settings: type[RuntimeSettings]) -> dict[str, bool]:
+    """Environment variable -> required, for every field of a settings class."""
+    return {
+        (field.validation_alias or name).upper(): field.is_required()
+        for name, field in settings.model_fields.items()
+    }
+
+
+def container(docs: list[dict], service: str) -> dict:
+    (only,) = pod_spec(find(docs, "Deployment", service))["containers"]
+    return only
+
+
+def provided_variables(docs: list[dict], spec: dict) -> dict[str, object]:
+    """Every variable the container gets: literal, from a field, ConfigMap or Secret."""
+    provided = dict(env_of(spec))
+    for kind, name in env_sources(spec):
+        if kind == "configMapRef":
+            provided |= find(docs, "ConfigMap", name)["data"]
+        else:
+            provided |= dict.fromkeys(SECRET_KEYS[name])
+    return provided
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_is_deployed_with_probes_and_resource_limits(overlay, service):
+    _, docs = overlay
+    spec = container(docs, service)
+    env = provided_variables(docs, spec)
+    port_var = "HTTP_PORT" if "HTTP_PORT" in env else "HEALTH_PORT"
+    host_var = port_var.replace("PORT", "HOST")
+    assert env[host_var] == "0.0.0.0", "a probe cannot reach a server bound to loopback"
+    (port,) = spec["ports"]
+    assert str(port["containerPort"]) == env[port_var]
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        assert spec[probe]["httpGet"] == {"path": path, "port": port["name"]}
+    for bound in ("requests", "limits"):
+        assert {"cpu", "memory"} <= spec["resources"][bound].keys()
+    assert env["OTEL_SERVICE_NAME"] == f"atelier-{service}"  # as atelier.runtime.tracing names it
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_services_get_exactly_the_settings_they_read(overlay, service):
+    _, docs = overlay
+    provided = provided_variables(docs, container(docs, service))
+    read = variables_read(settings_class(service))
+    unknown = {
+        name
+        for name in provided
+        if name not in read and name not in JOB_ONLY and not name.startswith(FOREIGN_PREFIXES)
+    }
+    assert not unknown, f"{service} does not read {sorted(unknown)}"
+    missing = {name for name, required in read.items() if required and name not in provided}
+    assert not missing
+
+
+def test_workloads_are_hardened(overlay):
+    _, docs = overlay
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job", "DaemonSet")]
+    for workload in workloads:
+        spec = pod_spec(workload)
+        assert spec["securityContext"]["runAsNonRoot"] is True, workload["metadata"]["name"]
+        for each in spec["containers"]:
+            context = each["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, each["name"]
+            assert context["allowPrivilegeEscalation"] is False, each["name"]
+            assert context["capabilities"]["drop"] == ["ALL"], each["name"]
+            assert {"cpu", "memory"} <= each["resources"]["limits"].keys(), each["name"]
+            image = each["image"]
+            assert ":" in image.rsplit("/", 1)[-1], f"{image} has no tag"
+            assert not image.endswith(":latest")
+
+
+def test_no_secret_values_are_committed(overlay):
+    _, docs = overlay
+    assert not of_kind(docs, "Secret")
+
+
+@pytest.mark.parametrize("service", ["gateway", "workspace", "library"])
+def test_stateless_services_scale_on_cpu_and_keep_one_pod_through_disruptions(overlay, service):
+    _, docs = overlay
+    hpa = find(docs, "HorizontalPodAutoscaler", service)
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": service,
+    }
+    assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    assert "replicas" not in find(docs, "Deployment", service)["spec"], "the HPA owns it"
+    budget = find(docs, "PodDisruptionBudget", service)
+    assert budget["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": service}
+
+
+@pytest.mark.parametrize("service", GPU_SERVICES)
+def test_gpu_services_get_a_gpu_and_scale_to_zero_on_their_consumer_lag(overlay, service):
+    _, docs = overlay
+    deployment = find(docs, "Deployment", service)
+    spec = pod_spec(deployment)
+    resources = container(docs, service)["resources"]
+    assert resources["requests"]["nvidia.com/gpu"] == resources["limits"]["nvidia.com/gpu"] == 1
+    assert spec["nodeSelector"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[
+        "tolerations"
+    ]
+    assert "replicas" not in deployment["spec"], "KEDA owns it"
+
+    scaled = find(docs, "ScaledObject", service)
+    assert scaled["spec"]["scaleTargetRef"] == {"name": service}
+    assert scaled["spec"]["minReplicaCount"] == 0
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "nats-jetstream"
+    meta = trigger["metadata"]
+    assert meta["stream"] == EVENTS.name
+    model = service.removeprefix("gpu-")
+    consumers = {config.durable_name: config for config in durable_consumers()}
+    assert model in consumers[meta["consumer"]].filter_subject
+    # KEDA asks <consumer leader>.<host>: the headless Service of the NATS StatefulSet.
+    host, port = meta["natsServerMonitoringEndpoint"].split(":")
+    service_name, service_namespace = host.split(".")[:2]
+    assert find(docs, "StatefulSet", "nats")["spec"]["serviceName"] == service_name
+    headless = find(docs, "Service", service_name)
+    assert headless["metadata"]["namespace"] == service_namespace
+    assert deployment["metadata"]["namespace"] == service_namespace
+    assert int(port) in {p["port"] for p in headless["spec"]["ports"]}
+
+
+def test_nats_is_a_three_node_jetstream_cluster_and_streams_replicate_in_prod(overlay):
+    name, docs = overlay
+    nats = find(docs, "StatefulSet", "nats")
+    assert nats["spec"]["replicas"] == 3
+    conf = find(docs, "ConfigMap", "nats-config")["data"]["nats.conf"]
+    routes = [line.strip() for line in conf.splitlines() if line.strip().startswith("nats://")]
+    assert len(routes) == nats["spec"]["replicas"]
+    assert "jetstream" in conf
+    (config,) = [
+        d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].startswith("atelier-config")
+    ]
+    assert config["data"]["STREAM_REPLICAS"] == {"dev": "1", "prod": "3"}[name]
+    job = find(docs, "Job", "atelier-provision")
+    (provision,) = pod_spec(job)["containers"]
+    assert provision["args"] == ["provision", "--stream-replicas", "$(STREAM_REPLICAS)"]
+    assert ("configMapRef", config["metadata"]["name"]) in set(env_sources(provision))
+
+
+def test_only_the_gateway_is_reachable_from_outside(overlay):
+    _, docs = overlay
+    policies = of_kind(docs, "NetworkPolicy")
+    assert any(
+        p["spec"]["podSelector"] == {}
+        and p["spec"]["policyTypes"] == ["Ingress"]
+        and not p["spec"].get("ingress")
+        for p in policies
+    ), "no default deny"
+    for policy in policies:
+        for rule in policy["spec"].get("ingress", []):
+            if "from" not in rule:  # from anywhere
+                assert policy["spec"]["podSelector"] == {
+                    "matchLabels": {"app.kubernetes.io/name": "gateway"}
+                }
+
+
+def test_services_send_traces_to_the_collector(overlay):
+    _, docs = overlay
+    for service in SERVICES:
+        endpoint = urlparse(
+            provided_variables(docs, container(docs, service))["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        )
+        collector = find(docs, "Service", endpoint.hostname)
+        assert endpoint.port in {p["port"] for p in collector["spec"]["ports"]}
+
+
+def test_operations_guide_creates_every_secret_key():
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    for secret, keys in SECRET_KEYS.items():
+        assert secret in guide
+        for key in keys:
+            assert f"{key}=" in guide, key
