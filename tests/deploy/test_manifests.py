@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 from urllib.parse import urlparse
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from atelier.contracts.streams import EVENTS
 from atelier.runtime.settings import RuntimeSettings
 from atelier.stack.provision import durable_consumers
+from atelier.stack.servers.nats import nats_server_binary
 from tests.deploy.k8s import (
     GPU_SERVICES,
     ROOT,
@@ -222,3 +224,22 @@ def test_operations_guide_creates_every_secret_key():
         assert secret in guide
         for key in keys:
             assert f"{key}=" in guide, key
+
+
+def test_the_nats_configuration_is_one_nats_server_accepts(overlay, tmp_path):
+    _, docs = overlay
+    conf = find(docs, "ConfigMap", "nats-config")["data"]["nats.conf"]
+    local = conf.replace("/data", str(tmp_path / "data")).replace("/tmp/", f"{tmp_path}/")
+    (tmp_path / "nats.conf").write_text(local)
+    nats = find(docs, "StatefulSet", "nats")
+    (server,) = pod_spec(nats)["containers"]
+    assert server["image"].split(":")[1].startswith("2.15"), "the version the dev stack runs"
+    checked = subprocess.run(
+        [str(nats_server_binary()), "-t", "-c", str(tmp_path / "nats.conf")],
+        env={"POD_NAME": f"{nats['metadata']['name']}-0"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
