@@ -120,6 +120,20 @@ def test_workloads_are_hardened(overlay):
             assert not image.endswith(":latest")
 
 
+def test_workloads_are_consistent_where_the_schemas_cannot_tell(overlay):
+    _, docs = overlay
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    for workload in workloads:
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert workload["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        spec = pod_spec(workload)
+        claims = {c["metadata"]["name"] for c in workload["spec"].get("volumeClaimTemplates", [])}
+        volumes = {v["name"] for v in spec.get("volumes", [])} | claims
+        for each in spec["containers"]:
+            mounts = {m["name"] for m in each.get("volumeMounts", [])}
+            assert mounts <= volumes, f"{workload['metadata']['name']}: {mounts - volumes}"
+
+
 def test_no_secret_values_are_committed(overlay):
     _, docs = overlay
     assert not of_kind(docs, "Secret")
