@@ -39,6 +39,17 @@ async def test_a_job_is_followed_live_from_request_to_assets(platform):
     assert thumbnail.status_code == 200
 
 
+async def test_when_completed_arrives_the_workspace_already_lists_the_assets(platform):
+    """No polling: the frontend reads the workspace once, when the event says so."""
+    async with client(platform) as api, EventStream(api) as stream:
+        for _ in range(3):
+            job = (await api.post("/v1/generations", json=QUICK)).json()["job_id"]
+            await stream.until(done(job))
+            listed = await api.get("/v1/workspace/assets", params={"limit": 100})
+            assert listed.status_code == 200, listed.text
+            assert job in {item["job_id"] for item in listed.json()["items"]}
+
+
 async def test_resuming_with_last_event_id_misses_nothing_and_repeats_nothing(platform):
     user = uuid.uuid4()
     async with client(platform, user) as api:

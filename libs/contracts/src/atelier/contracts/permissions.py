@@ -72,7 +72,7 @@ SERVICES: dict[str, Permissions] = {
             f"{subjects.RPC_ROOT}.{WORKSPACE}.*",
             f"{subjects.RPC_ROOT}.{LIBRARY}.*",
         ),
-        subscribe=(f"{subjects.PROGRESS_ROOT}.*.*",),
+        subscribe=(f"{subjects.PROGRESS_ROOT}.*.*", f"{subjects.PROJECTED_ROOT}.*"),
     ),
     GPU: _service(
         GPU,
@@ -84,13 +84,21 @@ SERVICES: dict[str, Permissions] = {
     ),
     WORKSPACE: _service(
         WORKSPACE,
-        publish=(subjects.events_of(workspace.KIND), f"{subjects.LIMITS_ROOT}.active.*"),
+        publish=(
+            subjects.events_of(workspace.KIND),
+            f"{subjects.LIMITS_ROOT}.active.*",
+            f"{subjects.PROJECTED_ROOT}.*",
+        ),
         subscribe=(f"{subjects.RPC_ROOT}.{WORKSPACE}.*", f"{subjects.PROGRESS_ROOT}.>"),
         allow_responses=True,
     ),
     LIBRARY: _service(
         LIBRARY,
-        publish=(subjects.events_of(ASSET_KIND), subjects.events_of(COLLECTION_KIND)),
+        publish=(
+            subjects.events_of(ASSET_KIND),
+            subjects.events_of(COLLECTION_KIND),
+            f"{subjects.PROJECTED_ROOT}.*",
+        ),
         subscribe=(f"{subjects.RPC_ROOT}.{LIBRARY}.*",),
         allow_responses=True,
     ),

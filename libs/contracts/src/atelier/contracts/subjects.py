@@ -23,6 +23,7 @@ DEAD_LETTER_ROOT = "atelier.dlq"
 PROGRESS_ROOT = "atelier.progress"
 RPC_ROOT = "atelier.rpc"
 LIMITS_ROOT = "atelier.limits"
+PROJECTED_ROOT = "atelier.projected"
 
 _TOKEN = re.compile(r"^[a-z0-9_-]{1,64}$")
 
@@ -92,6 +93,11 @@ def user_progress(user_id: uuid.UUID) -> str:
 
 def dead_letter(consumer: str) -> str:
     return f"{DEAD_LETTER_ROOT}.{_token(consumer)}"
+
+
+def projected(projection: str) -> str:
+    """Where a projection announces how far it has applied the log."""
+    return f"{PROJECTED_ROOT}.{_token(projection)}"
 
 
 def rpc(service: str, name: str) -> str:

@@ -28,6 +28,7 @@ from atelier.runtime.health import (
     serve_health,
 )
 from atelier.runtime.objects import ObjectStore
+from atelier.runtime.projection import Projection, ProjectionRunner
 from atelier.runtime.settings import RuntimeSettings
 
 
@@ -68,6 +69,13 @@ async def resources(
         }
         await serve_health(settings, checks, stack)
         yield Resources(nc=nc, bus=EventBus(nc), pool=pool, objects=objects)
+
+
+def live_projection(res: Resources, projection: Projection, schema: str) -> ProjectionRunner:
+    """A service's projection runner over its tables, announcing its watermark."""
+    return ProjectionRunner(
+        js=res.bus.js, pool=res.pool, projection=projection, schema=schema, announce=res.nc
+    )
 
 
 Route = tuple[str, type, rpc.Handler]

@@ -15,6 +15,7 @@ from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.limits import Limits, UserLimits
 from atelier.runtime.objects import ObjectStore
+from atelier.runtime.watermarks import Watermarks
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -28,6 +29,8 @@ class Gateway:
     #: For uploads only: everything else in S3 belongs to the workspace and library.
     objects: ObjectStore
     limits: Limits
+    #: How far the workspace and library tables are: the event stream waits for them.
+    watermarks: Watermarks
 
     async def call(self, subject: str, request: BaseModel, response_model: type[R]) -> R:
         """Ask the service that owns the data; its refusals become problem+json."""
@@ -37,7 +40,9 @@ class Gateway:
 @asynccontextmanager
 async def gateway(settings: GatewaySettings):
     nc = await connect(settings.nats_url, name=f"gateway{settings.instance_id}")
+    watermarks = Watermarks()
     try:
+        await watermarks.follow(nc)
         async with ObjectStore(settings) as objects:
             yield Gateway(
                 settings=settings,
@@ -52,6 +57,7 @@ async def gateway(settings: GatewaySettings):
                         submits_per_minute=settings.submits_per_minute_per_user,
                     ),
                 ),
+                watermarks=watermarks,
             )
     finally:
         await nc.drain()

@@ -16,6 +16,8 @@ class GatewaySettings(RuntimeSettings):
     submits_per_minute_per_user: int = Field(default=60, ge=1)
     #: A comment line on idle event streams, so proxies keep them open.
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    #: How long an event may wait for the workspace and library tables to show it.
+    sse_projection_wait_seconds: float = Field(default=5.0, ge=0)
     #: Sizes used when a request leaves them out: the models' native ones by default;
     #: the dev stack with its tiny models lowers them.
     sdxl_default_size: int = Field(default=1024, ge=64, le=2048, multiple_of=8)

@@ -15,8 +15,7 @@ from atelier.library.queries import LibraryQueries
 from atelier.library.repository import LibraryRepository
 from atelier.runtime.lifecycle import wait_all
 from atelier.runtime.metrics import observe_consumers
-from atelier.runtime.projection import ProjectionRunner
-from atelier.runtime.service import reactor, resources, serve_routes
+from atelier.runtime.service import live_projection, reactor, resources, serve_routes
 
 
 def projection(settings: LibrarySettings) -> LibraryProjection:
@@ -31,9 +30,7 @@ async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
         durables=[reactors.DURABLE],
         bucket=LIBRARY_BUCKET,
     ) as res:
-        runner = ProjectionRunner(
-            js=res.bus.js, pool=res.pool, projection=projection(settings), schema=settings.db_schema
-        )
+        runner = live_projection(res, projection(settings), settings.db_schema)
         await runner.prepare()
         repository = LibraryRepository(res.pool)
         queries = LibraryQueries(repository, res.objects, settings)

@@ -10,8 +10,7 @@ from atelier.contracts import workspace as api
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.runtime.lifecycle import wait_all
 from atelier.runtime.metrics import observe_consumers
-from atelier.runtime.projection import ProjectionRunner
-from atelier.runtime.service import reactor, resources, serve_routes
+from atelier.runtime.service import live_projection, reactor, resources, serve_routes
 from atelier.workspace import jobs, reactors
 from atelier.workspace.commands import WorkspaceCommands
 from atelier.workspace.config import WorkspaceSettings
@@ -33,9 +32,7 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
         durables=[reactors.DURABLE],
         bucket=WORKSPACE_BUCKET,
     ) as res:
-        runner = ProjectionRunner(
-            js=res.bus.js, pool=res.pool, projection=projection(settings), schema=settings.db_schema
-        )
+        runner = live_projection(res, projection(settings), settings.db_schema)
         await runner.prepare()
         assets = AssetRepository(res.pool)
         commands = WorkspaceCommands(res.bus, assets, settle=runner.settle)

@@ -1,7 +1,8 @@
 """`/v1/events`: Server-Sent Events for the authenticated user.
 
 Everything that happens to the user's jobs, workspace and library arrives as it is
-appended to the log, each with its stream sequence as the event id: a client that
+appended to the log (once the workspace and library tables show it, so that a client
+reading them next sees the change), each with its stream sequence as the event id: a client that
 reconnects with `Last-Event-ID` gets exactly what it missed, replayed from the log, and
 nothing twice. Step progress (with small previews) comes from core NATS, without an id:
 it is ephemeral. Comment lines keep idle connections open through proxies.
@@ -16,6 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from atelier.contracts import storage, subjects
@@ -53,19 +55,19 @@ async def events(
 async def _stream(
     request: Request, gw: Gateway, user: User, after: int | None
 ) -> AsyncIterator[str]:
-    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
+    queue: asyncio.Queue[tuple[str, Msg | None]] = asyncio.Queue(maxsize=10_000)
     overflowed = asyncio.Event()
 
-    def put(frame: str) -> None:
+    def put(frame: str, msg: Msg | None = None) -> None:
         if queue.full():
             overflowed.set()  # a client this slow reconnects and resumes from its last id
         else:
-            queue.put_nowait(frame)
+            queue.put_nowait((frame, msg))
 
-    async def on_event(msg) -> None:
-        put(await _log_frame(gw, msg))
+    async def on_event(msg: Msg) -> None:
+        put(await _log_frame(gw, msg), msg)
 
-    async def on_progress(msg) -> None:
+    async def on_progress(msg: Msg) -> None:
         put(f"event: generation.progress\ndata: {msg.data.decode()}\n\n")
 
     config = ConsumerConfig(
@@ -80,16 +82,22 @@ async def _stream(
         yield "retry: 2000\n\n"
         while not (overflowed.is_set() or await request.is_disconnected()):
             try:
-                frame = await asyncio.wait_for(queue.get(), gw.settings.sse_heartbeat_seconds)
+                frame, msg = await asyncio.wait_for(queue.get(), gw.settings.sse_heartbeat_seconds)
             except TimeoutError:
-                frame = ": heartbeat\n\n"
+                frame, msg = ": heartbeat\n\n", None
+            if msg is not None:  # an event from the log: tell it once the tables show it
+                await gw.watermarks.shown(
+                    msg.subject,
+                    msg.metadata.sequence.stream,
+                    gw.settings.sse_projection_wait_seconds,
+                )
             yield frame
     finally:
         await log_sub.unsubscribe()
         await progress_sub.unsubscribe()
 
 
-async def _log_frame(gw: Gateway, msg) -> str:
+async def _log_frame(gw: Gateway, msg: Msg) -> str:
     sequence = msg.metadata.sequence.stream
     try:
         event = decode_event(msg.subject, msg.data)
