@@ -1,4 +1,5 @@
-"""Static checks of the Dockerfiles (no Docker engine here to build them)."""
+"""Static checks of the Dockerfiles (no Docker engine here to build them), read with
+BuildKit's own parser (the `dockerfile` package), so a syntax error fails too."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import dockerfile
 import pytest
 
 from tests.deploy.k8s import ROOT, SERVICES
@@ -18,23 +20,13 @@ LOCAL_PACKAGES = {
 }
 
 
-def instructions(dockerfile: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", dockerfile.read_text())
-    lines = [line.strip() for line in text.splitlines()]
-    return [
-        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
-        for line in lines
-        if line and not line.startswith("#")
-    ]
-
-
-def stages(dockerfile: Path) -> list[list[tuple[str, str]]]:
-    found: list[list[tuple[str, str]]] = []
-    for instruction in instructions(dockerfile):
-        if instruction[0] == "FROM":
+def stages(path: Path) -> list[list[dockerfile.Command]]:
+    """The instructions of each build stage, FROM first."""
+    found: list[list[dockerfile.Command]] = []
+    for command in dockerfile.parse_file(str(path)):
+        if command.cmd == "FROM":
             found.append([])
-        found[-1].append(instruction)
+        found[-1].append(command)
     return found
 
 
@@ -62,8 +54,8 @@ def test_multi_stage_on_pinned_base_images(image):
     all_stages = stages(dockerfile)
     assert len(all_stages) >= 2, "build and runtime stages"
     names: set[str] = set()
-    for (_, source), *_ in all_stages:
-        base, *alias = source.split()
+    for first, *_ in all_stages:
+        base, *alias = first.value
         if base not in names:
             repository, _, tag = base.rpartition(":")
             assert "@sha256:" in base or (repository and tag and tag != "latest"), base
@@ -73,7 +65,7 @@ def test_multi_stage_on_pinned_base_images(image):
 
 def test_runs_as_a_non_root_user(image):
     _, _, dockerfile = image
-    users = [args for op, args in stages(dockerfile)[-1] if op == "USER"]
+    users = [c.value[0] for c in stages(dockerfile)[-1] if c.cmd == "USER"]
     assert users, "the final stage sets no USER"
     uid = users[-1].split(":")[0]
     assert uid.isdigit(), "a numeric UID lets the kubelet check runAsNonRoot"
@@ -83,9 +75,11 @@ def test_runs_as_a_non_root_user(image):
 def test_installs_the_package_with_every_repo_package_it_needs(image):
     _, package_dir, dockerfile = image
     copied = {
-        ROOT / Path(args.split()[0])
-        for op, args in instructions(dockerfile)
-        if op == "COPY" and not args.startswith("--from")
+        ROOT / source
+        for stage in stages(dockerfile)
+        for c in stage
+        if c.cmd == "COPY" and not c.flags
+        for source in c.value[:-1]
     }
     for needed in local_dependencies(package_dir):
         assert any(needed == c or c in needed.parents for c in copied), needed
@@ -93,14 +87,16 @@ def test_installs_the_package_with_every_repo_package_it_needs(image):
 
 def test_entrypoint_starts_the_package(image):
     _, package_dir, dockerfile = image
-    (entrypoint,) = [args for op, args in stages(dockerfile)[-1] if op == "ENTRYPOINT"]
-    module = re.search(r'"-m",\s*"(atelier\.[a-z_]+)"', entrypoint).group(1)
+    (entrypoint,) = [c for c in stages(dockerfile)[-1] if c.cmd == "ENTRYPOINT"]
+    assert entrypoint.json, "exec form: the process gets SIGTERM itself"
+    assert entrypoint.value[:2] == ("python", "-m")
+    module = entrypoint.value[2]
     assert (package_dir / "src" / Path(*module.split(".")) / "__main__.py").is_file()
 
 
 @pytest.mark.parametrize("service", [s for s in SERVICES if s.startswith("gpu-")])
 def test_gpu_images_run_on_a_cuda_runtime_base(service):
-    final_base = stages(IMAGES[service] / "Dockerfile")[-1][0][1].split()[0]
+    final_base = stages(IMAGES[service] / "Dockerfile")[-1][0].value[0]
     assert final_base.startswith("nvidia/cuda:")
     assert "-runtime-" in final_base
 
