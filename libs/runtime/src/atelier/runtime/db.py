@@ -9,6 +9,16 @@ import asyncpg
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
+#: What PostgreSQL, or the way to it, raises when the server restarts or a connection
+#: breaks (refused, reset, or left mid-operation). The pool replaces a broken connection
+#: on the next acquire, so the caller may simply try again.
+DATABASE_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
 
 def identifier(name: str) -> str:
     """A schema or table name safe to put in SQL text (no quoting games)."""

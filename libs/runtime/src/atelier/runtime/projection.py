@@ -29,7 +29,7 @@ from atelier.contracts.envelope import Envelope
 from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.contracts.streams import EVENTS
 from atelier.runtime import tracing
-from atelier.runtime.db import identifier
+from atelier.runtime.db import DATABASE_ERRORS, identifier
 from atelier.runtime.dead_letters import dead_letter
 from atelier.runtime.metrics import PROJECTION_LAG
 
@@ -122,7 +122,7 @@ class ProjectionRunner:
                         return await self.position()  # idle: nothing more for our filter
                     if end is not None and batch and position >= end:
                         return position
-            except (TimeoutError, nats.errors.Error, asyncpg.PostgresError) as error:
+            except (TimeoutError, nats.errors.Error, *DATABASE_ERRORS) as error:
                 log.warning("projection reader restarts", extra={"error": repr(error)})
                 await asyncio.sleep(self.idle_wait)
         return await self.position()
