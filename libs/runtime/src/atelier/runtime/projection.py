@@ -20,6 +20,7 @@ from typing import Protocol
 
 import asyncpg
 import nats.errors
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
@@ -28,6 +29,7 @@ from atelier.contracts import subjects
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.contracts.streams import EVENTS
+from atelier.contracts.watermarks import Watermark
 from atelier.runtime import tracing
 from atelier.runtime.db import DATABASE_ERRORS, identifier
 from atelier.runtime.dead_letters import dead_letter
@@ -72,9 +74,11 @@ class ProjectionRunner:
         on_applied: Callable[[int], None] | None = None,
         stream: str = EVENTS.name,
         replay: bool = False,
+        announce: NatsClient | None = None,
     ) -> None:
         """`replay`: the events are old (a rebuild), so their traces are linked to, not
-        joined."""
+        joined. `announce`: publish the position reached on this connection (see
+        atelier.contracts.watermarks), after every batch and every idle wait."""
         self.js = js
         self.pool = pool
         self.projection = projection
@@ -84,6 +88,7 @@ class ProjectionRunner:
         self.on_applied = on_applied
         self.stream = stream
         self.replay = replay
+        self.announce = announce
         self._applied = asyncio.Condition()
 
     async def prepare(self) -> None:
@@ -115,11 +120,13 @@ class ProjectionRunner:
         end = await self._last_stream_sequence() if until_caught_up else None
         while not stop.is_set():
             try:
-                async for batch in self._read_from(await self.position(), stop):
+                position = await self.position()
+                async for batch in self._read_from(position, stop):
                     if batch:
                         position = await self.apply_batch(batch)
                     elif end is not None:
                         return await self.position()  # idle: nothing more for our filter
+                    await self._announce(position)
                     if end is not None and batch and position >= end:
                         return position
             except (TimeoutError, nats.errors.Error, *DATABASE_ERRORS) as error:
@@ -180,6 +187,18 @@ class ProjectionRunner:
             async with self._applied:
                 self._applied.notify_all()
         return position
+
+    async def _announce(self, position: int) -> None:
+        if self.announce is None or not self.announce.is_connected:
+            return
+        mark = Watermark(
+            projection=self.projection.name,
+            position=position,
+            subjects=tuple(self.projection.subjects),
+        )
+        await self.announce.publish(
+            subjects.projected(self.projection.name), mark.model_dump_json().encode()
+        )
 
     async def settle(self, event: Envelope, sequence: int) -> None:
         """After a command appended `event` at `sequence`: wait until the tables show it,
