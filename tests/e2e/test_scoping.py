@@ -1,10 +1,24 @@
-"""Every endpoint that takes an id, called by another user: 404 and nothing changes."""
+"""Every endpoint that takes an id, called by another user: 404 and nothing changes.
+
+The routes with an id in their path are read from the gateway's own OpenAPI document:
+a new one fails this test until the sweep calls it.
+"""
 
 import uuid
 
 import pytest
 
-from tests.helpers import client, library_items, seeded_assets, settled, user_rows
+from tests.helpers import (
+    client,
+    library_items,
+    outcome,
+    seeded_assets,
+    settled,
+    tiny_png,
+    user_rows,
+)
+from tests.security.api_routes import QUICK_JOB, concrete_path, id_routes
+from tests.security.figures import refused
 
 pytestmark = pytest.mark.e2e
 
@@ -20,25 +34,57 @@ async def test_another_users_ids_are_not_found_and_change_nothing(platform):
                 json={"collection_id": collection["id"]},
             )
         ).json()["library_asset_id"]
+        upload = await api.post(
+            "/v1/uploads", content=tiny_png(), headers={"Content-Type": "image/png"}
+        )
+        upload_id = upload.json()["upload_id"]
+        submitted = await api.post("/v1/generations", json=QUICK_JOB)
+        job_id = submitted.json()["job_id"]
+        await outcome(platform, owner, job_id)
         await settled(platform)
         assert len(await library_items(api)) == 1
+        assert (await api.get(f"/v1/generations/{job_id}")).status_code == 200
     before = await user_rows(platform, owner)
 
+    # The owner's id of each kind, by path parameter, and what each route is sent.
+    ids = {
+        ("/v1/workspace/assets/{asset_id}", "asset_id"): kept["id"],
+        ("/v1/library/assets/{asset_id}", "asset_id"): library_id,
+        ("/v1/library/collections/{collection_id}", "collection_id"): collection["id"],
+        ("/v1/generations/{job_id}", "job_id"): job_id,
+    }
+    bodies = {
+        ("PATCH", "/v1/library/assets/{asset_id}"): {"custom_title": "mine now"},
+        ("PATCH", "/v1/library/collections/{collection_id}"): {"name": "x"},
+    }
+
+    def owners_path(template: str) -> str:
+        for (prefix, name), value in ids.items():
+            if template.startswith(prefix):
+                return concrete_path(template, **{name: value})
+        raise AssertionError(f"{template}: which of the owner's ids does it take? add it")
+
     async with client(platform, intruder) as other:
-        attempts = [
-            other.post(f"/v1/workspace/assets/{kept['id']}/save"),
-            other.delete(f"/v1/workspace/assets/{kept['id']}"),
-            other.patch(f"/v1/library/assets/{library_id}", json={"custom_title": "mine now"}),
-            other.delete(f"/v1/library/assets/{library_id}"),
-            other.post(f"/v1/library/assets/{library_id}/copy-to-workspace"),
-            other.patch(f"/v1/library/collections/{collection['id']}", json={"name": "x"}),
-            other.delete(f"/v1/library/collections/{collection['id']}"),
-        ]
-        for attempt in attempts:
-            response = await attempt
-            assert response.status_code == 404, (response.request.url, response.text)
+        swept = set()
+        for method, template in sorted(id_routes()):
+            response = await other.request(
+                method, owners_path(template), json=bodies.get((method, template))
+            )
+            assert response.status_code == 404, (method, template, response.text)
             assert response.headers["content-type"] == "application/problem+json"
-        # Their own asset, into the owner's collection: the collection is not theirs.
+            swept.add((method, template))
+        assert swept == id_routes()
+
+        # Ids in bodies and queries: the owner's images as references, the owner's
+        # collection as a target, the owner's job to clear.
+        for source in (
+            {"asset_id": kept["id"]},
+            {"library_asset_id": library_id},
+            {"upload_id": upload_id},
+        ):
+            body = {"model": "sdxl", "prompt": "theirs", "reference_image": source}
+            response = await other.post("/v1/generations", json=body)
+            assert response.status_code == 404, (source, response.text)
         (theirs,) = await seeded_assets(platform, other, intruder, 1)
         response = await other.post(
             f"/v1/workspace/assets/{theirs['id']}/save",
@@ -49,6 +95,7 @@ async def test_another_users_ids_are_not_found_and_change_nothing(platform):
         assert cleared.json() == {"saved": 0, "removed": 0}
         assert await library_items(other, collection_id=collection["id"]) == []
         assert (await other.get("/v1/library/collections")).json()["items"] == []
+    refused("another user's id", len(swept) + 5)
 
     await settled(platform)
     assert await user_rows(platform, owner) == before
