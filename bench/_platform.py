@@ -6,8 +6,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
+from collections import Counter
 from collections.abc import Awaitable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -19,6 +23,7 @@ from atelier.contracts.registry import encode_event
 from atelier.contracts.streams import EVENTS
 from atelier.library.projection import LibraryProjection
 from atelier.runtime.projection import Projection
+from atelier.stack.platform import Platform
 from atelier.stack.servers import EmbeddedNats, EmbeddedPostgres, EmbeddedServers
 from atelier.workspace.projection import WorkspaceProjection
 
@@ -107,3 +112,54 @@ async def profiled(awaitable: Awaitable[T], lines: int = 18) -> tuple[T, str]:
     text = profiler.output_text(flat=True, unicode=False, color=False)
     top = "\n".join(text.strip().splitlines()[:lines])
     return result, f"```\n{top}\n```"
+
+
+#: Limits far above what a benchmark submits: the counters still count (as in production),
+#: nothing is refused.
+UNLIMITED = {"MAX_ACTIVE_JOBS_PER_USER": "100000000", "SUBMITS_PER_MINUTE_PER_USER": "100000000"}
+
+
+@contextlib.contextmanager
+def running_platform(
+    data_dir: Path, service_env: dict[str, str] | None = None
+) -> Iterator[Platform]:
+    """Every service as a process on private embedded servers, but no GPU worker: the
+    benchmarks publish outcomes themselves, and a worker would render each submit."""
+    with Platform(data_dir, os.environ, service_env={**UNLIMITED, **(service_env or {})}) as p:
+        for name in ("gpu-sdxl", "gpu-wan"):
+            p.services[name].stop()
+        yield p
+
+
+def spy(pid: int, seconds: float, lines: int = 15) -> str:
+    """Sample a running process with py-spy (without pausing it) for `seconds`; the
+    functions where it spent its CPU time (self and with callees), as a markdown block."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "stacks.txt"
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+             "--duration", str(max(1, round(seconds))), "--format", "raw", "--nonblocking",
+             "--output", str(out)],
+            capture_output=True, text=True, timeout=seconds + 60,
+        )  # fmt: skip
+        if done.returncode != 0 or not out.exists():
+            return f"(py-spy could not sample: {done.stderr.strip()[-300:]})"
+        own: Counter[str] = Counter()
+        inclusive: Counter[str] = Counter()
+        total = 0
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")[1:]]
+            if not frames:
+                continue
+            total += int(count)
+            own[frames[-1]] += int(count)
+            for frame in set(frames):
+                inclusive[frame] += int(count)
+    top = [f"{total} samples; self time:"]
+    top += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(lines)]
+    top += ["", "with callees (atelier, fastapi, starlette, uvicorn, nats, jwt, pydantic):"]
+    wanted = ("atelier", "fastapi", "starlette", "uvicorn", "nats", "jwt", "pydantic", "h11")
+    picked = [(f, n) for f, n in inclusive.most_common() if any(w in f for w in wanted)]
+    top += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in picked[:lines]]
+    return "```\n" + "\n".join(top) + "\n```"

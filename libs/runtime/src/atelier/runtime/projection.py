@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import asyncpg
 import nats.errors
@@ -34,6 +34,7 @@ from atelier.runtime import tracing
 from atelier.runtime.db import DATABASE_ERRORS, identifier
 from atelier.runtime.dead_letters import dead_letter
 from atelier.runtime.metrics import PROJECTION_LAG
+from atelier.runtime.writes import Writes
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,20 @@ class Projection(Protocol):
 
     async def apply(self, conn: asyncpg.Connection, event: Envelope) -> None:
         """Apply one event inside the runner's transaction; must not do I/O beyond it."""
+
+
+@runtime_checkable
+class BatchedProjection(Projection, Protocol):
+    """A projection that can also describe an event's effect as writes: a rebuild then
+    sends a whole batch of events in a few statements (see atelier.runtime.writes)."""
+
+    def write(self, event: Envelope, writes: Writes) -> None:
+        """Add the writes that apply `event`; `apply` must do the same."""
+
+
+def pending(batch: Sequence[Msg]) -> int:
+    """Messages of the consumer's filter still on the log after this batch."""
+    return batch[-1].metadata.num_pending
 
 
 class ProjectionRunner:
@@ -127,8 +142,8 @@ class ProjectionRunner:
                     elif end is not None:
                         return await self.position()  # idle: nothing more for our filter
                     await self._announce(position)
-                    if end is not None and batch and position >= end:
-                        return position
+                    if end is not None and batch and (position >= end or not pending(batch)):
+                        return position  # nothing more for our filter: do not wait idle
             except (TimeoutError, nats.errors.Error, *DATABASE_ERRORS) as error:
                 log.warning("projection reader restarts", extra={"error": repr(error)})
                 await asyncio.sleep(self.idle_wait)
@@ -254,12 +269,10 @@ class ProjectionRunner:
         return position
 
     async def _apply_each(self, conn: asyncpg.Connection, messages: Sequence[Msg], position: int):
+        if self.replay and isinstance(self.projection, BatchedProjection):
+            return await self._apply_batched(conn, messages, position)
         for msg in messages:
-            try:
-                event = decode_event(msg.subject, msg.data)
-            except UndecodableEvent as error:
-                await dead_letter(self.js, self.projection.name, msg, str(error))
-            else:
+            if (event := await self._decode(msg)) is not None:
                 if self.replay:
                     await self.projection.apply(conn, event)
                 else:
@@ -269,6 +282,26 @@ class ProjectionRunner:
                         await self.projection.apply(conn, event)
             position = msg.metadata.sequence.stream
         return position
+
+    async def _apply_batched(
+        self, conn: asyncpg.Connection, messages: Sequence[Msg], position: int
+    ) -> int:
+        """Every event's writes first, then as few statements as their order allows."""
+        writes = Writes()
+        for msg in messages:
+            if (event := await self._decode(msg)) is not None:
+                self.projection.write(event, writes)
+            position = msg.metadata.sequence.stream
+        await writes.flush(conn)
+        return position
+
+    async def _decode(self, msg: Msg) -> Envelope | None:
+        """The event, or None when it is poison (then it is dead-lettered)."""
+        try:
+            return decode_event(msg.subject, msg.data)
+        except UndecodableEvent as error:
+            await dead_letter(self.js, self.projection.name, msg, str(error))
+            return None
 
     async def _last_stream_sequence(self) -> int:
         info = await self.js.stream_info(self.stream)

@@ -18,6 +18,7 @@ from atelier.contracts.generation import generated_asset_id
 from atelier.contracts.progress import StepProgress
 from atelier.runtime.bus import EventBus
 from atelier.runtime.rpc import RpcError
+from atelier.runtime.writes import Writes
 
 DDL = """
 CREATE TABLE IF NOT EXISTS generation_jobs (
@@ -43,42 +44,47 @@ CREATE INDEX IF NOT EXISTS generation_jobs_queue
 _OPEN = "status IN ('queued', 'running')"
 
 
-async def apply(conn: asyncpg.Connection, event: Envelope) -> None:
+def write(event: Envelope, writes: Writes) -> None:
     """Project one generation event into `generation_jobs`."""
     job, at = event.data.job_id, event.occurred_at
+    keys = {"scope": event.user_id, "keys": (("job", job),)}
     match event:
         case gen.GenerationRequested():
-            await conn.execute(
+            writes.add(
                 "INSERT INTO generation_jobs (job_id, user_id, model, status, spec, queued_at) "
                 "VALUES ($1, $2, $3, 'queued', $4, $5) ON CONFLICT (job_id) DO NOTHING",
-                job, event.user_id, event.data.model,
-                event.data.spec.model_dump(mode="json"), at,
-            )  # fmt: skip
+                (job, event.user_id, event.data.model, event.data.spec.model_dump(mode="json"), at),
+                **keys,
+            )
         case gen.GenerationStarted():
-            await conn.execute(
+            writes.add(
                 f"UPDATE generation_jobs SET status = 'running', attempts = $2, "
                 f"started_at = coalesce(started_at, $3) WHERE job_id = $1 AND {_OPEN}",
-                job, event.data.attempt, at,
-            )  # fmt: skip
+                (job, event.data.attempt, at),
+                **keys,
+            )
         case gen.GenerationCancelRequested():
-            await conn.execute(
-                "UPDATE generation_jobs SET cancel_requested = true WHERE job_id = $1", job
+            writes.add(
+                "UPDATE generation_jobs SET cancel_requested = true WHERE job_id = $1",
+                (job,),
+                **keys,
             )
         case gen.GenerationCompleted():
             ids = [generated_asset_id(job, asset.index) for asset in event.data.assets]
-            await _finish(conn, job, "completed", at, asset_ids=ids)
+            _finish(writes, keys, job, "completed", at, asset_ids=ids)
         case gen.GenerationFailed():
-            await _finish(conn, job, "failed", at, error=event.data.reason)
+            _finish(writes, keys, job, "failed", at, error=event.data.reason)
         case gen.GenerationCancelled():
-            await _finish(conn, job, "cancelled", at)
+            _finish(writes, keys, job, "cancelled", at)
 
 
-async def _finish(conn, job, status: str, at, *, error=None, asset_ids=()) -> None:
-    await conn.execute(
+def _finish(writes: Writes, keys, job, status: str, at, *, error=None, asset_ids=()) -> None:
+    writes.add(
         f"UPDATE generation_jobs SET status = $2, finished_at = $3, error = $4, "
         f"asset_ids = $5 WHERE job_id = $1 AND {_OPEN}",
-        job, status, at, error, list(asset_ids),
-    )  # fmt: skip
+        (job, status, at, error, list(asset_ids)),
+        **keys,
+    )
 
 
 class LatestProgress:

@@ -9,9 +9,9 @@ import asyncpg
 
 from atelier.contracts import subjects
 from atelier.contracts import workspace_events as events
-from atelier.contracts.assets import AssetSnapshot
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import GenerationCompleted, generated_asset_id
+from atelier.runtime.writes import Writes
 from atelier.workspace import jobs
 from atelier.workspace.domain.assets import expires_at
 
@@ -71,65 +71,68 @@ class WorkspaceProjection:
         await conn.execute(jobs.DDL)
 
     async def apply(self, conn: asyncpg.Connection, event: Envelope) -> None:
+        writes = Writes()
+        self.write(event, writes)
+        await writes.flush(conn)
+
+    def write(self, event: Envelope, writes: Writes) -> None:
+        """The writes that apply `event` (see atelier.runtime.writes)."""
         if event.type.startswith("generation."):
-            await jobs.apply(conn, event)
+            jobs.write(event, writes)
         match event:
             case GenerationCompleted():
-                await self._add_generated(conn, event)
+                self._add_generated(event, writes)
             case events.AssetAdded():
-                row = _row(event.data.asset, event.data.asset_id, None, 0)
-                await conn.execute(INSERT, event.user_id, *row, *self._lifetime(event))
+                s = event.data.asset
+                row = _row(
+                    s, event.data.asset_id, None, 0, s.generation_seed, s.original_prompt,
+                    s.negative_prompt, s.model_used, s.generation_settings,
+                )  # fmt: skip
+                self._insert(writes, event, row)
             case events.AssetSaved():
-                await self._set_library_asset(conn, event, event.data.library_asset_id)
+                self._set_library_asset(writes, event, event.data.library_asset_id)
             case events.AssetUnsaved():
-                await self._set_library_asset(conn, event, None)
+                self._set_library_asset(writes, event, None)
             case events.AssetDiscarded() | events.AssetRemoved() | events.AssetExpired():
-                await conn.execute(
+                writes.add(
                     "DELETE FROM workspace_assets WHERE id = $1 AND user_id = $2",
-                    event.data.asset_id,
-                    event.user_id,
+                    (event.data.asset_id, event.user_id),
+                    **_keys(event, event.data.asset_id),
                 )
 
-    async def _add_generated(self, conn: asyncpg.Connection, event: GenerationCompleted) -> None:
-        spec = event.data.spec
+    def _add_generated(self, event: GenerationCompleted, writes: Writes) -> None:
+        job, spec = event.data.job_id, event.data.spec
         settings = spec.model_dump(mode="json", exclude={"prompt", "negative_prompt", "model"})
-        rows = []
         for asset in event.data.assets:
-            snapshot = AssetSnapshot(
-                **asset.model_dump(exclude={"index", "seed"}),
-                generation_seed=asset.seed,
-                original_prompt=spec.prompt,
-                negative_prompt=spec.negative_prompt,
-                model_used=spec.model,
-                generation_settings=settings,
-                generated_at=event.occurred_at,
-            )
             row = _row(
-                snapshot,
-                generated_asset_id(event.data.job_id, asset.index),
-                event.data.job_id,
-                asset.index,
-            )
-            rows.append((event.user_id, *row, *self._lifetime(event)))
-        await conn.executemany(INSERT, rows)
+                asset, generated_asset_id(job, asset.index), job, asset.index, asset.seed,
+                spec.prompt, spec.negative_prompt, spec.model, settings,
+            )  # fmt: skip
+            self._insert(writes, event, row)
 
-    async def _set_library_asset(self, conn, event: Envelope, library_asset_id) -> None:
-        await conn.execute(
+    def _insert(self, writes: Writes, event: Envelope, row: tuple) -> None:
+        writes.add(INSERT, (event.user_id, *row, *self._lifetime(event)), **_keys(event, row[0]))
+
+    def _set_library_asset(self, writes: Writes, event: Envelope, library_asset_id) -> None:
+        writes.add(
             "UPDATE workspace_assets SET library_asset_id = $3 WHERE id = $1 AND user_id = $2",
-            event.data.asset_id,
-            event.user_id,
-            library_asset_id,
+            (event.data.asset_id, event.user_id, library_asset_id),
+            **_keys(event, event.data.asset_id),
         )
 
     def _lifetime(self, event: Envelope) -> tuple[datetime, datetime]:
         return event.occurred_at, expires_at(event.occurred_at, self.retention_days)
 
 
-def _row(snapshot: AssetSnapshot, row_id, job_id, index: int) -> tuple:
-    """Columns id … generation_settings of one asset (user, times added by the caller)."""
-    s = snapshot
+def _keys(event: Envelope, asset_id) -> dict:
+    return {"scope": event.user_id, "keys": (("asset", asset_id),)}
+
+
+def _row(f, row_id, job_id, index: int, seed, prompt, negative, model, settings) -> tuple:
+    """Columns id … generation_settings of one asset (user, times added by the caller);
+    `f`: the file (a GeneratedAsset or an AssetSnapshot)."""
     return (
-        row_id, job_id, index, s.asset_type, s.storage_key, s.thumbnail_key, s.mime_type,
-        s.file_size_bytes, s.width, s.height, s.duration_seconds, s.generation_seed,
-        s.original_prompt, s.negative_prompt, s.model_used, s.generation_settings,
+        row_id, job_id, index, f.asset_type, f.storage_key, f.thumbnail_key, f.mime_type,
+        f.file_size_bytes, f.width, f.height, f.duration_seconds, seed, prompt, negative, model,
+        settings,
     )  # fmt: skip
