@@ -14,7 +14,7 @@ export const session = {
 };
 
 /** An RFC 9457 problem the API answered with. */
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, problem) {
     super(problem.detail || problem.title || `HTTP ${status}`);
     this.status = status;
@@ -51,7 +51,7 @@ export async function all(path, params = {}) {
   return items;
 }
 
-export const EVENT_TYPES = [
+const EVENT_TYPES = [
   "generation.requested",
   "generation.started",
   "generation.progress",

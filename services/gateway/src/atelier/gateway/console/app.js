@@ -1,7 +1,7 @@
 // Atelier's web console: sign in, then the views, all kept current by /v1/events.
 
 import { call, follow, session } from "./api.js";
-import { act, fail } from "./dom.js";
+import { act, fail, onSubmit } from "./dom.js";
 import * as generate from "./generate.js";
 import * as jobs from "./jobs.js";
 import * as library from "./library.js";
@@ -28,19 +28,22 @@ function signedIn(yes) {
 
 function onEvent(type, body) {
   jobs.onEvent(type, body);
-  if (type === "generation.completed" || type.startsWith("workspace.")) workspace.refresh();
-  if (type.startsWith("library.collection_")) library.refreshCollections();
-  else if (type.startsWith("library.")) library.refresh();
+  workspace.onEvent(type, body);
+  library.onEvent(type, body);
 }
 
 /** The stream ends for good on a refused token or a gateway that went away. */
 function onLost() {
-  fail({ title: "Live updates stopped", message: "the event stream was closed; reload to reconnect" });
+  fail({
+    title: "Live updates stopped",
+    message: "the event stream was closed; reload to reconnect",
+  });
 }
 
 async function start() {
   await call("GET", "/v1/library/collections"); // the token is checked before anything shows
   signedIn(true);
+  $("prompt").focus();
   stream = follow(onEvent, onLost);
   await Promise.all([workspace.refresh(), library.refreshCollections().then(library.refresh)]);
 }
@@ -60,10 +63,9 @@ function setUp() {
   }
   $("sign-out").addEventListener("click", signOut);
   const form = $("signin-form");
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    session.token = form.elements.token.value.trim();
-    act(form.querySelector("button"), () => start().catch(refused));
+  onSubmit(form, (fields) => {
+    session.token = fields.token.value.trim();
+    return start().catch(refused);
   });
   // `make up` prints a link with the demo token in the fragment (never sent to a server).
   const fragment = new URLSearchParams(location.hash.slice(1));

@@ -48,7 +48,7 @@ export function fail(error) {
   region.hidden = false;
 }
 
-export function clearProblem() {
+function clearProblem() {
   problem().hidden = true;
   problem().replaceChildren();
 }
@@ -70,6 +70,47 @@ export async function act(control, action) {
     control?.removeAttribute("aria-busy");
     if (control) control.disabled = false;
   }
+}
+
+/** Projections apply the log a moment after an event is streamed: reload until the
+ * view reflects the event, pausing longer each time (at most 5 s), for up to a minute. */
+export async function catchUp(reload, reflected) {
+  const deadline = Date.now() + 60_000;
+  for (let pause = 100; ; pause = Math.min(pause * 2, 5000)) {
+    await reload();
+    if (reflected() || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+/** Whether a projected row is at least as new as the event (rows keep its time). */
+export function atLeast(row, event) {
+  return Date.parse(row.updated_at) >= Date.parse(event.occurred_at);
+}
+
+/** Run `action` through `act` when `el` is pressed, once `question` (if any) is confirmed. */
+export function onPress(el, action, question) {
+  el.addEventListener("click", () => {
+    if (!question || confirm(question)) act(el, action);
+  });
+  return el;
+}
+
+/** Run `action(fields)` through `act` when `form` is submitted. */
+export function onSubmit(form, action) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(form.querySelector("[type=submit]"), () => action(form.elements));
+  });
+  return form;
+}
+
+export function button(label, action, { question, ...props } = {}) {
+  return onPress(h("button", { type: "button", ...props }, label), action, question);
+}
+
+export function download(asset) {
+  return h("a", { href: asset.file_url, download: "", class: "button" }, "Download");
 }
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });

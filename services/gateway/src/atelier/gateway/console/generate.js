@@ -1,7 +1,7 @@
 // The prompt form: images with SDXL, videos with Wan 2.1, and the images they start from.
 
 import { call } from "./api.js";
-import { act, h, notify } from "./dom.js";
+import { button, h, notify, onSubmit } from "./dom.js";
 
 const form = () => document.getElementById("generate");
 const SLOTS = { image: ["reference_image"], video: ["start_frame", "end_frame"] };
@@ -15,14 +15,11 @@ const picked = {}; // slot → {source, asset}
 export function setUp(onSubmitted) {
   const el = form();
   el.elements.kind.forEach((radio) => radio.addEventListener("change", showKind));
-  el.addEventListener("submit", (event) => {
-    event.preventDefault();
-    act(el.querySelector("button[type=submit]"), async () => {
-      const body = request(el);
-      const accepted = await call("POST", "/v1/generations", { body });
-      onSubmitted(accepted.job_id, body);
-      notify(`Job queued: ${body.prompt}`);
-    });
+  onSubmit(el, async () => {
+    const body = request(el);
+    const accepted = await call("POST", "/v1/generations", { body });
+    onSubmitted(accepted.job_id, body);
+    notify(`Job queued: ${body.prompt}`);
   });
   showKind();
 }
@@ -40,7 +37,7 @@ function showKind() {
 }
 
 /** Put one of the user's images into the first free slot of the current kind. */
-export function useImage(source, asset) {
+function useImage(source, asset) {
   const slots = SLOTS[kind()];
   const slot = slots.find((name) => !picked[name]) ?? slots.at(-1);
   picked[slot] = { source, asset };
@@ -50,13 +47,26 @@ export function useImage(source, asset) {
   notify(`${SLOT_NAMES[slot]} set`);
 }
 
+/** "Use as reference" for an image (a video cannot be one). */
+export function useButton(source, asset) {
+  if (asset.asset_type !== "image") return null;
+  return button("Use as reference", async () => useImage(source, asset));
+}
+
 function renderSlots() {
+  document.getElementById("reference-options").hidden =
+    !SLOTS[kind()].includes("reference_image") || !picked.reference_image;
   const list = document.getElementById("slots");
   list.replaceChildren(
     ...SLOTS[kind()].map((slot) => {
       const chosen = picked[slot];
       const label = SLOT_NAMES[slot];
-      if (!chosen) return h("li", { class: "slot empty" }, `${label}: none — use one from the workspace or library`);
+      if (!chosen)
+        return h(
+          "li",
+          { class: "slot empty" },
+          `${label}: none — use one from the workspace or library`,
+        );
       const remove = () => {
         delete picked[slot];
         renderSlots();
@@ -67,7 +77,11 @@ function renderSlots() {
         { class: "slot" },
         h("img", { src: chosen.asset.thumbnail_url, alt: "" }),
         h("span", {}, `${label}: ${chosen.asset.custom_title ?? chosen.asset.original_prompt}`),
-        h("button", { type: "button", class: "link", onclick: remove }, `Remove ${label.toLowerCase()}`),
+        h(
+          "button",
+          { type: "button", class: "link", onclick: remove },
+          `Remove ${label.toLowerCase()}`,
+        ),
       );
     }),
   );

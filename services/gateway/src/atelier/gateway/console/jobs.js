@@ -28,6 +28,7 @@ function card(jobId, spec) {
   dismiss.addEventListener("click", () => {
     el.remove();
     cards.delete(jobId);
+    document.getElementById("jobs-empty").hidden = cards.size > 0;
   });
   const what = spec ? `${spec.num_images ?? 1} × ${spec.model}` : "";
   el = h(
@@ -44,6 +45,7 @@ function card(jobId, spec) {
   setStatus(el, "queued");
   cards.set(jobId, el);
   document.getElementById("jobs").prepend(el);
+  document.getElementById("jobs-empty").hidden = true;
   return el;
 }
 
@@ -81,7 +83,9 @@ export function onEvent(type, body) {
     case "generation.completed":
       el.querySelector(".preview").hidden = true;
       el.querySelector(".thumbs").replaceChildren(
-        ...body.assets.map((asset) => h("img", { src: asset.thumbnail_url, alt: `Result ${asset.index + 1}` })),
+        ...body.assets.map((asset) =>
+          h("img", { src: asset.thumbnail_url, alt: `Result ${asset.index + 1}` }),
+        ),
       );
       notify(`A job completed with ${body.assets.length} result(s)`);
       return setStatus(el, "completed");
@@ -95,7 +99,9 @@ function progress(step) {
   const bar = el.querySelector("progress");
   bar.value = step.percent;
   bar.setAttribute("aria-valuetext", `step ${step.step} of ${step.total}`);
-  el.querySelector(".status").textContent = `Step ${step.step} of ${step.total}`;
+  if (el.dataset.status === "running") {
+    el.querySelector(".status").textContent = `Step ${step.step} of ${step.total}`;
+  }
   if (step.preview_webp_base64) {
     const preview = el.querySelector(".preview");
     preview.src = `data:image/webp;base64,${step.preview_webp_base64}`;

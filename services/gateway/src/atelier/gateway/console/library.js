@@ -2,8 +2,19 @@
 // between collections, copy to the workspace; and the collections themselves.
 
 import { call } from "./api.js";
-import { act, h, media, notify, reconcile } from "./dom.js";
-import { useImage } from "./generate.js";
+import {
+  act,
+  atLeast,
+  button,
+  catchUp,
+  download,
+  h,
+  media,
+  notify,
+  onSubmit,
+  reconcile,
+} from "./dom.js";
+import { useButton } from "./generate.js";
 import { splitTags } from "./workspace.js";
 
 const grid = () => document.getElementById("library-grid");
@@ -13,6 +24,7 @@ let cursor = null;
 let collections = [];
 let collectionsVersion = ""; // part of each card's key: its collection menu lists them
 let generation = 0; // a newer reload makes older page loads moot
+let loading = Promise.resolve();
 
 export function setUp() {
   filters().addEventListener("submit", (event) => {
@@ -23,37 +35,65 @@ export function setUp() {
   const more = document.getElementById("library-more");
   more.addEventListener("click", () => act(more, loadMore));
   new IntersectionObserver((entries) => {
-    if (entries.some((entry) => entry.isIntersecting) && !more.hidden && !more.disabled) more.click();
+    if (entries.some((entry) => entry.isIntersecting) && !more.hidden && !more.disabled)
+      more.click();
   }).observe(more);
   const create = document.getElementById("new-collection");
-  create.addEventListener("submit", (event) => {
-    event.preventDefault();
-    act(create.querySelector("button"), async () => {
-      await call("POST", "/v1/library/collections", { body: { name: create.elements.name.value } });
-      create.reset();
-      notify("Collection created");
-      await refreshCollections();
-    });
+  onSubmit(create, async (fields) => {
+    await call("POST", "/v1/library/collections", { body: { name: fields.name.value } });
+    create.reset();
+    notify("Collection created");
+    await refreshCollections();
   });
 }
 
-/** Reload what is shown (as many items as are loaded now) with the current filters. */
-export async function refresh() {
+/** Reload what is shown (as many items as are loaded now) with the current filters,
+ * until `reflected` holds. */
+export function refresh(reflected = () => true) {
+  loading = loading.then(() => act(null, () => catchUp(reload, reflected)));
+  return loading;
+}
+
+async function reload() {
   const mine = ++generation;
-  await act(null, async () => {
-    const page = await call("GET", "/v1/library/assets", {
-      params: { ...query(), limit: Math.min(100, Math.max(24, items.length)) },
-    });
-    if (mine !== generation) return;
-    items = page.items;
-    cursor = page.next_cursor;
-    show();
+  const page = await call("GET", "/v1/library/assets", {
+    params: { ...query(), limit: Math.min(100, Math.max(24, items.length)) },
   });
+  if (mine !== generation) return;
+  items = page.items;
+  cursor = page.next_cursor;
+  show();
+}
+
+const item = (event) => items.find((asset) => asset.id === event.data.library_asset_id);
+const collection = (event) => collections.find((c) => c.id === event.data.collection_id);
+const filtered = () => Object.values(query()).some(Boolean);
+const ASSET_REFLECTS = {
+  // a new asset is listed first, unless the filters leave it out
+  "library.asset_stored": (event) => Boolean(item(event)) || filtered(),
+  "library.asset_updated": (event) => !item(event) || atLeast(item(event), event),
+  "library.asset_deleted": (event) => !item(event),
+};
+const COLLECTION_REFLECTS = {
+  "library.collection_created": (event) => Boolean(collection(event)),
+  "library.collection_updated": (event) => !collection(event) || atLeast(collection(event), event),
+  "library.collection_deleted": (event) => !collection(event),
+};
+
+export async function onEvent(type, event) {
+  if (COLLECTION_REFLECTS[type]) await refreshCollections(() => COLLECTION_REFLECTS[type](event));
+  if (type === "library.collection_deleted") await refresh(); // its assets left it
+  if (ASSET_REFLECTS[type]) {
+    await refresh(() => ASSET_REFLECTS[type](event));
+    await refreshCollections(); // their asset counts
+  }
 }
 
 async function loadMore() {
   const mine = generation;
-  const page = await call("GET", "/v1/library/assets", { params: { ...query(), limit: 24, cursor } });
+  const page = await call("GET", "/v1/library/assets", {
+    params: { ...query(), limit: 24, cursor },
+  });
   if (mine !== generation) return;
   items.push(...page.items);
   cursor = page.next_cursor;
@@ -82,21 +122,33 @@ function card(asset) {
   const edit = h(
     "form",
     { class: "edit" },
-    h("label", {}, "Title", h("input", { name: "title", value: asset.custom_title ?? "", "data-focus": `title-${asset.id}`, maxlength: 200 })),
-    h("label", {}, "Tags (comma-separated)", h("input", { name: "tags", value: asset.tags.join(", "), "data-focus": `tags-${asset.id}` })),
+    h(
+      "label",
+      {},
+      "Title",
+      h("input", {
+        name: "title",
+        value: asset.custom_title ?? "",
+        "data-focus": `title-${asset.id}`,
+        maxlength: 200,
+      }),
+    ),
+    h(
+      "label",
+      {},
+      "Tags (comma-separated)",
+      h("input", { name: "tags", value: asset.tags.join(", "), "data-focus": `tags-${asset.id}` }),
+    ),
     h("button", { type: "submit", "data-focus": `update-${asset.id}` }, "Update"),
   );
-  edit.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const f = edit.elements;
-    patch(edit.querySelector("button"), asset, { custom_title: f.title.value.trim() || null, tags: splitTags(f.tags.value) });
-  });
-  const favourite = h(
-    "button",
-    { type: "button", "aria-pressed": String(asset.is_favorite), "data-focus": `fav-${asset.id}` },
-    asset.is_favorite ? "★ Favourite" : "☆ Favourite",
+  onSubmit(edit, (f) =>
+    patch(asset, { custom_title: f.title.value.trim() || null, tags: splitTags(f.tags.value) }),
   );
-  favourite.addEventListener("click", () => patch(favourite, asset, { is_favorite: !asset.is_favorite }));
+  const favourite = button(
+    asset.is_favorite ? "★ Favourite" : "☆ Favourite",
+    () => patch(asset, { is_favorite: !asset.is_favorite }),
+    { "aria-pressed": String(asset.is_favorite), "data-focus": `fav-${asset.id}` },
+  );
   const move = h(
     "select",
     { "data-focus": `move-${asset.id}`, "aria-label": "Collection" },
@@ -104,90 +156,122 @@ function card(asset) {
     ...collections.map((c) => h("option", { value: c.id }, c.name)),
   );
   move.value = asset.collection_id ?? "";
-  move.addEventListener("change", () => patch(move, asset, { collection_id: move.value || null }));
-  const copy = h("button", { type: "button" }, "Copy to workspace");
-  copy.addEventListener("click", () =>
-    act(copy, async () => {
-      await call("POST", `/v1/library/assets/${asset.id}/copy-to-workspace`);
-      notify("Copied; it appears in the workspace in a moment");
-    }),
+  move.addEventListener("change", () =>
+    act(move, () => patch(asset, { collection_id: move.value || null })),
   );
-  const remove = h("button", { type: "button" }, "Delete");
-  remove.addEventListener("click", () => {
-    if (!confirm("Delete this asset from the library for good?")) return;
-    act(remove, async () => {
+  const copy = button("Copy to workspace", async () => {
+    await call("POST", `/v1/library/assets/${asset.id}/copy-to-workspace`);
+    notify("Copied; it appears in the workspace in a moment");
+  });
+  const remove = button(
+    "Delete",
+    async () => {
       await call("DELETE", `/v1/library/assets/${asset.id}`);
       notify("Deleted");
       await refresh();
-    });
-  });
-  const actions = [favourite, copy];
-  if (asset.asset_type === "image") {
-    actions.push(h("button", { type: "button", onclick: () => useImage({ library_asset_id: asset.id }, asset) }, "Use as reference"));
-  }
-  actions.push(h("a", { href: asset.file_url, download: "", class: "button" }, "Download"), remove);
+    },
+    { question: "Delete this asset from the library for good?" },
+  );
+  const actions = [
+    favourite,
+    copy,
+    useButton({ library_asset_id: asset.id }, asset),
+    download(asset),
+    remove,
+  ];
   return h(
     "li",
     { class: "asset", "data-asset-id": asset.id },
-    h("figure", {}, media(asset, title), h("figcaption", {}, h("strong", { class: "title" }, title), h("span", { class: "tags" }, asset.tags.map((t) => `#${t}`).join(" ")))),
+    h(
+      "figure",
+      {},
+      media(asset, title),
+      h(
+        "figcaption",
+        {},
+        h("strong", { class: "title" }, title),
+        h("span", { class: "tags" }, asset.tags.map((t) => `#${t}`).join(" ")),
+      ),
+    ),
     edit,
     h("label", { class: "move" }, "Collection ", move),
     h("div", { class: "actions" }, ...actions),
   );
 }
 
-async function patch(control, asset, body) {
-  await act(control, async () => {
-    await call("PATCH", `/v1/library/assets/${asset.id}`, { body });
-    notify("Updated");
-    await refresh();
-  });
+async function patch(asset, body) {
+  await call("PATCH", `/v1/library/assets/${asset.id}`, { body });
+  notify("Updated");
+  await refresh();
 }
 
 // -- collections ----------------------------------------------------------------------
 
-export async function refreshCollections() {
-  await act(null, async () => {
-    collections = (await call("GET", "/v1/library/collections")).items;
-    collectionsVersion = collections.map((c) => `${c.id}=${c.name}`).join(",");
-    reconcile(document.getElementById("collections"), collections, (c) => `${c.id}:${c.updated_at}:${c.asset_count}`, collectionItem);
-    const select = filters().elements.collection_id;
-    const chosen = select.value;
-    select.replaceChildren(h("option", { value: "" }, "All"), ...collections.map((c) => h("option", { value: c.id }, c.name)));
-    select.value = collections.some((c) => c.id === chosen) ? chosen : "";
-    show();
-  });
+export async function refreshCollections(reflected = () => true) {
+  await act(null, () => catchUp(showCollections, reflected));
+}
+
+async function showCollections() {
+  collections = (await call("GET", "/v1/library/collections")).items;
+  collectionsVersion = collections.map((c) => `${c.id}=${c.name}`).join(",");
+  reconcile(
+    document.getElementById("collections"),
+    collections,
+    (c) => `${c.id}:${c.updated_at}:${c.asset_count}`,
+    collectionItem,
+  );
+  const select = filters().elements.collection_id;
+  const chosen = select.value;
+  select.replaceChildren(
+    h("option", { value: "" }, "All"),
+    ...collections.map((c) => h("option", { value: c.id }, c.name)),
+  );
+  select.value = collections.some((c) => c.id === chosen) ? chosen : "";
+  show();
 }
 
 function collectionItem(collection) {
   const rename = h(
     "form",
     { class: "rename" },
-    h("label", { class: "visually-hidden", for: `name-${collection.id}` }, `New name for ${collection.name}`),
-    h("input", { id: `name-${collection.id}`, name: "name", value: collection.name, "data-focus": `name-${collection.id}`, required: true }),
+    h(
+      "label",
+      { class: "visually-hidden", for: `name-${collection.id}` },
+      `New name for ${collection.name}`,
+    ),
+    h("input", {
+      id: `name-${collection.id}`,
+      name: "name",
+      value: collection.name,
+      "data-focus": `name-${collection.id}`,
+      required: true,
+    }),
     h("button", { type: "submit" }, "Rename"),
   );
-  rename.addEventListener("submit", (event) => {
-    event.preventDefault();
-    act(rename.querySelector("button"), async () => {
-      await call("PATCH", `/v1/library/collections/${collection.id}`, { body: { name: rename.elements.name.value } });
-      notify("Renamed");
-      await refreshCollections();
-    });
+  onSubmit(rename, async (fields) => {
+    const body = { name: fields.name.value };
+    await call("PATCH", `/v1/library/collections/${collection.id}`, { body });
+    notify("Renamed");
+    await refreshCollections();
   });
-  const open = h("button", { type: "button", class: "link" }, `${collection.name} (${collection.asset_count})`);
+  const open = h(
+    "button",
+    { type: "button", class: "link" },
+    `${collection.name} (${collection.asset_count})`,
+  );
   open.addEventListener("click", () => {
     filters().elements.collection_id.value = collection.id;
     refresh();
   });
-  const remove = h("button", { type: "button" }, "Delete");
-  remove.addEventListener("click", () => {
-    if (!confirm(`Delete the collection “${collection.name}”? Its assets stay in the library.`)) return;
-    act(remove, async () => {
+  const question = `Delete the collection “${collection.name}”? Its assets stay in the library.`;
+  const remove = button(
+    "Delete",
+    async () => {
       await call("DELETE", `/v1/library/collections/${collection.id}`);
       notify("Collection deleted");
       await refreshCollections();
-    });
-  });
+    },
+    { question },
+  );
   return h("li", { class: "collection" }, open, rename, remove);
 }

@@ -1,26 +1,58 @@
 // The workspace: thumbnails by job with their expiry; save, discard, use, download, clear.
 
 import { all, call } from "./api.js";
-import { act, fromNow, h, media, notify, reconcile } from "./dom.js";
-import { useImage } from "./generate.js";
+import {
+  act,
+  button,
+  catchUp,
+  download,
+  fromNow,
+  h,
+  media,
+  notify,
+  onPress,
+  onSubmit,
+  reconcile,
+} from "./dom.js";
+import { useButton } from "./generate.js";
 
 const root = () => document.getElementById("workspace");
 let loading = Promise.resolve();
+let shown = new Map(); // asset id → asset, as last listed
 
 export function setUp() {
-  const clearAll = document.getElementById("clear-workspace");
-  clearAll.addEventListener("click", () => clear(clearAll, {}, "Clear the whole workspace?"));
+  const question = "Clear the whole workspace? Unsaved results are saved to the library first.";
+  onPress(document.getElementById("clear-workspace"), () => clear({}), question);
   setUpSaveDialog();
 }
 
-/** Reload the grid; reloads queue behind each other, so the last one always wins. */
-export function refresh() {
-  loading = loading.then(() => act(null, render));
+/** Reload the grid (until `reflected` holds); reloads queue, so the last one wins. */
+export function refresh(reflected = () => true) {
+  loading = loading.then(() => act(null, () => catchUp(render, reflected)));
   return loading;
+}
+
+const gone = (event) => !shown.has(event.data.asset_id);
+const REFLECTS = {
+  "generation.completed": (event) => event.assets.every((asset) => shown.has(asset.id)),
+  "workspace.asset_added": (event) => shown.has(event.data.asset_id),
+  "workspace.asset_saved": (event) =>
+    gone(event) || shown.get(event.data.asset_id).library_asset_id !== null,
+  "workspace.asset_unsaved": (event) =>
+    gone(event) || shown.get(event.data.asset_id).library_asset_id === null,
+  "workspace.asset_discarded": gone,
+  "workspace.asset_removed": gone,
+  "workspace.asset_expired": gone,
+};
+
+export function onEvent(type, event) {
+  const reflects = REFLECTS[type];
+  if (reflects) refresh(() => reflects(event));
 }
 
 async function render() {
   const assets = await all("/v1/workspace/assets");
+  shown = new Map(assets.map((asset) => [asset.id, asset]));
   const groups = [];
   for (const asset of assets) {
     const key = asset.job_id ?? "library";
@@ -36,62 +68,61 @@ async function render() {
 }
 
 function groupShell({ jobId, assets }) {
-  const first = assets[0];
-  const title = jobId ? first.original_prompt : "Copied from the library";
-  const heading = h("h3", {}, title);
-  const actions = [];
-  if (jobId) {
-    const button = h("button", { type: "button", "data-focus": `clear-${jobId}` }, "Clear job");
-    button.addEventListener("click", () => clear(button, { job_id: jobId }, "Clear this job? Unsaved results are saved to the library first."));
-    actions.push(button);
-  }
-  return h("section", { class: "group" }, h("div", { class: "bar" }, heading, ...actions), h("ul", { class: "grid" }));
+  const title = jobId ? assets[0].original_prompt : "Copied from the library";
+  const question = "Clear this job? Unsaved results are saved to the library first.";
+  const clearJob =
+    jobId && button("Clear job", () => clear({ job_id: jobId }), { question, "data-focus": jobId });
+  return h(
+    "section",
+    { class: "group" },
+    h("div", { class: "bar" }, h("h3", {}, title), clearJob || null),
+    h("ul", { class: "grid" }),
+  );
 }
 
-async function clear(button, body, question) {
-  if (!confirm(question)) return;
-  await act(button, async () => {
-    const cleared = await call("POST", "/v1/workspace/clear", { body });
-    notify(`${cleared.removed} left the workspace, ${cleared.saved} saved to the library`);
-    await refresh();
-  });
+async function clear(body) {
+  const cleared = await call("POST", "/v1/workspace/clear", { body });
+  notify(`${cleared.removed} left the workspace, ${cleared.saved} saved to the library`);
+  await refresh();
 }
 
 function card(asset) {
-  const label = asset.original_prompt;
   const saved = asset.library_asset_id !== null;
-  const save = h("button", { type: "button", "data-focus": `save-${asset.id}`, disabled: saved }, saved ? "Saved" : "Save");
+  const save = h("button", { type: "button", disabled: saved }, saved ? "Saved" : "Save");
   save.addEventListener("click", () => openSaveDialog(asset));
-  const discard = h("button", { type: "button", "data-focus": `discard-${asset.id}`, disabled: saved }, "Discard");
-  discard.addEventListener("click", async () => {
-    if (!confirm("Discard this result? It is deleted.")) return;
-    await act(discard, async () => {
+  const discard = button(
+    "Discard",
+    async () => {
       await call("DELETE", `/v1/workspace/assets/${asset.id}`);
       notify("Discarded");
       await refresh();
-    });
-  });
-  const actions = [save, discard];
-  if (asset.asset_type === "image") {
-    actions.push(h("button", { type: "button", onclick: () => useImage({ asset_id: asset.id }, asset) }, "Use as reference"));
-  }
-  actions.push(h("a", { href: asset.file_url, download: "", class: "button" }, "Download"));
+    },
+    { question: "Discard this result? It is deleted.", disabled: saved },
+  );
+  const expires = h("time", { datetime: asset.expires_at }, `Expires ${fromNow(asset.expires_at)}`);
   return h(
     "li",
     { class: "asset", "data-asset-id": asset.id },
     h(
       "figure",
       {},
-      media(asset, label),
+      media(asset, asset.original_prompt),
       h(
         "figcaption",
         {},
-        h("span", { class: "meta" }, `${asset.width}×${asset.height} · seed ${asset.generation_seed}`),
+        h("span", {}, `${asset.width}×${asset.height} · seed ${asset.generation_seed}`),
         saved ? h("span", { class: "badge" }, "In library") : null,
-        h("time", { datetime: asset.expires_at, title: asset.expires_at }, `Expires ${fromNow(asset.expires_at)}`),
+        expires,
       ),
     ),
-    h("div", { class: "actions" }, ...actions),
+    h(
+      "div",
+      { class: "actions" },
+      save,
+      discard,
+      useButton({ asset_id: asset.id }, asset),
+      download(asset),
+    ),
   );
 }
 
@@ -104,14 +135,11 @@ function setUpSaveDialog() {
   const form = dialog().querySelector("form");
   form.elements.collection.addEventListener("change", showNewCollection);
   form.querySelector("[value=cancel]").addEventListener("click", () => dialog().close());
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    act(form.querySelector("button[type=submit]"), async () => {
-      await save(saving, form.elements);
-      dialog().close();
-      notify("Saved to the library");
-      await refresh();
-    });
+  onSubmit(form, async (fields) => {
+    await save(saving, fields);
+    dialog().close();
+    notify("Saved to the library");
+    await refresh();
   });
 }
 
@@ -140,7 +168,9 @@ async function openSaveDialog(asset) {
 async function save(asset, f) {
   let collectionId = f.collection.value || undefined;
   if (collectionId === "new") {
-    const created = await call("POST", "/v1/library/collections", { body: { name: f.new_collection.value } });
+    const created = await call("POST", "/v1/library/collections", {
+      body: { name: f.new_collection.value },
+    });
     collectionId = created.id;
   }
   const body = {
