@@ -28,10 +28,15 @@ class StreamSpec:
     counters: bool = False
 
 
+#: The largest event is a request with two 2000-character prompts (a few KiB): anything
+#: near this size is an attack or a bug, refused by JetStream before it reaches the log.
+MAX_EVENT_BYTES = 256 * 1024
+
 EVENTS = StreamSpec(
     name="ATELIER_EVENTS",
     subjects=(f"{subjects.EVENTS_ROOT}.>",),
     description="Atelier's domain events: the log every projection is rebuilt from",
+    max_msg_size=MAX_EVENT_BYTES,
 )
 
 DEAD_LETTERS = StreamSpec(
