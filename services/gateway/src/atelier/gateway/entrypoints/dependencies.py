@@ -11,7 +11,9 @@ from atelier.gateway.auth import User
 from atelier.gateway.bootstrap import Gateway
 
 
-def get_gateway(request: Request) -> Gateway:
+# Both are `async`: FastAPI runs a plain `def` dependency on a worker thread, and the
+# hop there and back cost more than the work (a JWT check takes microseconds).
+async def get_gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
@@ -19,7 +21,7 @@ _bearer = HTTPBearer(auto_error=False)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def get_user(
+async def get_user(
     gw: Annotated[Gateway, Depends(get_gateway)],
     credentials: BearerDep,
 ) -> User:
