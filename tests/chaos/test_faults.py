@@ -1,0 +1,58 @@
+"""Faults while a bounded load runs: after each, the platform is whole again (see
+invariants.py), and the figures of every fault are printed at the end of the run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from tests.chaos import invariants
+from tests.chaos.faults import FAULTS, all_ready, projection_backlog
+from tests.chaos.figures import FIGURES, Figures
+from tests.chaos.load import Load
+from tests.helpers import eventually
+
+pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
+
+#: Generations per fault (one of them a Wan video), with workspace and library actions.
+JOBS_PER_FAULT = 4
+#: Every user the module has driven: the invariants are checked over all of them.
+LOADS: list[Load] = []
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_the_platform_is_whole_again_after(stack, fault: str) -> None:
+    servers, platform = stack
+    figures = Figures(fault)
+    load = Load(uuid.uuid4(), JOBS_PER_FAULT)
+    LOADS.append(load)
+    driving = asyncio.create_task(load.run(platform))
+    try:
+        await load.wait_accepted(1)
+        recovery = await FAULTS[fault](servers, platform, load)
+        await all_ready(platform)
+        await eventually(lambda: _no_backlog(platform), timeout=120)
+        figures.recover_s = round(time.monotonic() - recovery.restored_at, 1)
+        figures.backlog = recovery.backlog
+        async with asyncio.timeout(300):
+            await driving
+    finally:
+        driving.cancel()
+    settling = time.monotonic()
+    outcomes = await invariants.await_outcomes(platform, load)
+    await invariants.check(platform, LOADS)
+    figures.settle_s = round(time.monotonic() - settling, 1)
+    figures.recoveries = 1
+    figures.requests, figures.failed_requests = load.requests, load.failed_requests
+    figures.accepted, figures.actions = len(load.accepted), load.actions
+    figures.completed, figures.failed = outcomes["completed"], outcomes["failed"]
+    figures.cancelled = outcomes["cancelled"]
+    FIGURES.append(figures)
+    assert figures.completed + figures.failed + figures.cancelled == figures.accepted
+
+
+async def _no_backlog(platform) -> bool:
+    return await projection_backlog(platform) == 0
