@@ -60,13 +60,19 @@ class Load:
     async def _submit_and_act(self, api: httpx.AsyncClient, platform: Platform) -> None:
         collection = await self._send(api, "POST", "/v1/library/collections", json={"name": "c"})
         for n in range(self.jobs):
-            body = WAN if n == 1 else SDXL | {"seed": n}
-            key = {"Idempotency-Key": f"{self.user}-{n}"}
-            accepted = await self._send(api, "POST", "/v1/generations", json=body, headers=key)
-            if accepted is not None:
-                self.accepted.append(accepted["job_id"])
-                self._accepted_event.set()
+            job = await self._submit(api, WAN if n == 1 else SDXL | {"seed": n}, str(n))
+            if job and n == 2:  # the user changes their mind at once: cancelled (or done)
+                await self._send(api, "POST", f"/v1/generations/{job}/cancel")
             await self._act(api, platform, n, collection)
+
+    async def _submit(self, api: httpx.AsyncClient, body: dict, key: str) -> str | None:
+        headers = {"Idempotency-Key": f"{self.user}-{key}"}
+        accepted = await self._send(api, "POST", "/v1/generations", json=body, headers=headers)
+        if accepted is None:
+            return None
+        self.accepted.append(accepted["job_id"])
+        self._accepted_event.set()
+        return accepted["job_id"]
 
     async def wait_accepted(self, count: int, timeout: float = 120.0) -> None:
         async with asyncio.timeout(timeout):
@@ -88,6 +94,12 @@ class Load:
         items = await self._send(api, "GET", "/v1/workspace/assets", params={"limit": 100})
         mine = [item for item in (items or {}).get("items", []) if item["job_id"] == job]
         target = collection["id"] if collection else None
+        if images := [item for item in mine if item["asset_type"] == "image"]:
+            # A job reading an image the actions below may delete: completed, or failed
+            # with the reason, depending on which comes first.
+            reference = {"asset_id": images[0]["id"], "mode": "exact_copy"}
+            body = SDXL | {"reference_image": reference, "steps": 6, "num_images": 1}
+            await self._submit(api, body, f"ref-{n}")
         for i, item in enumerate(mine):
             match (n + i) % 3:
                 case 0:
