@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test test-unit lint format bench venv clean
+.PHONY: up test test-unit chaos lint format bench venv clean
 
 up: $(STAMP)  ## run the whole stack on embedded NATS, Postgres and S3
 	$(PY) -m atelier.stack up
@@ -14,6 +14,9 @@ test: $(STAMP)  ## the whole suite: unit, integration, e2e
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -m "not integration and not e2e"
+
+chaos: $(STAMP)  ## only the fault-injection suite (also part of `make test`), with its figures
+	$(PY) -m pytest tests/chaos -m chaos
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
