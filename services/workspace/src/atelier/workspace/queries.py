@@ -18,9 +18,18 @@ from atelier.workspace.config import WorkspaceSettings
 LIST = """
 SELECT * FROM workspace_assets
 WHERE user_id = $1 AND expires_at > now()
-  AND ($2::timestamptz IS NULL
-       OR (created_at, group_id) < ($2, $3)
-       OR ((created_at, group_id) = ($2, $3) AND asset_index > $4))
+ORDER BY created_at DESC, group_id DESC, asset_index
+LIMIT $2
+"""
+
+#: The page after a cursor. `(created_at, group_id) <= (...)` is the index condition that
+#: starts the scan at the cursor (a page deep in a big workspace reads one page of the
+#: index, not everything before it); the rest skips the cursor's own job up to its asset.
+LIST_AFTER = """
+SELECT * FROM workspace_assets
+WHERE user_id = $1 AND expires_at > now()
+  AND (created_at, group_id) <= ($2, $3)
+  AND ((created_at, group_id) < ($2, $3) OR asset_index > $4)
 ORDER BY created_at DESC, group_id DESC, asset_index
 LIMIT $5
 """
@@ -35,13 +44,14 @@ class WorkspaceQueries:
         self.settings = settings
 
     async def list_assets(self, query: api.ListAssets) -> api.AssetPage:
-        after = (None, None, None)
         if query.cursor:
             try:
                 after = cursors.decode(query.cursor, datetime, uuid.UUID, int)
             except cursors.BadCursor as error:
                 raise RpcError(400, "Bad cursor", str(error)) from None
-        rows = await self.pool.fetch(LIST, query.user_id, *after, query.limit + 1)
+            rows = await self.pool.fetch(LIST_AFTER, query.user_id, *after, query.limit + 1)
+        else:
+            rows = await self.pool.fetch(LIST, query.user_id, query.limit + 1)
         page, more = rows[: query.limit], len(rows) > query.limit
         items = [await self._view(row) for row in page]
         last = page[-1] if more else None

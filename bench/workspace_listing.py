@@ -1,0 +1,194 @@
+"""Workspace listing: `GET /v1/workspace/assets` through the gateway (JWT, NATS request
+to the workspace service, its SQL, two signed URLs per asset) for one user with 10,000
+assets in a table of 1,000,000, seeded with COPY. Every page of that user is walked with
+its cursor; the first page is also asked for repeatedly. In the same run: the SQL alone
+for the same pages, and the signing alone for one page, to show where the time goes; and
+the plan PostgreSQL chooses (the index it must use).
+
+    BENCH_ROWS          rows in the table (default 1000000)
+    BENCH_USER_ROWS     rows of the user listed (default 10000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import asyncpg
+
+from atelier.contracts import storage
+from atelier.contracts.storage import WORKSPACE_BUCKET
+from atelier.runtime import cursors
+from atelier.runtime.objects import ObjectStore
+from atelier.stack.platform import Platform
+from atelier.workspace.queries import LIST, LIST_AFTER
+from bench import Report, run_alone
+from bench._platform import env_int, median, ms, percentile, quick, running_platform, scratch_dir
+
+PAGE = 50  # the API's default page size
+COLUMNS = (
+    "id", "user_id", "job_id", "asset_index", "asset_type", "storage_key", "thumbnail_key",
+    "mime_type", "file_size_bytes", "width", "height", "duration_seconds", "generation_seed",
+    "original_prompt", "negative_prompt", "model_used", "generation_settings",
+    "library_asset_id", "created_at", "expires_at",
+)  # fmt: skip
+SETTINGS = json.dumps({"mode": "image", "quality": "high", "steps": 30, "width": 1024})
+
+
+def _rows(user: uuid.UUID, count: int, rng: random.Random, now: datetime):
+    """`count` assets of `user` in jobs of 1-4 images over the 7 days of their lifetime;
+    1 in 200 expired in the last minute, waiting for the sweeper (filtered out)."""
+    made = 0
+    while made < count:
+        job = uuid.UUID(int=rng.getrandbits(128), version=4)
+        age = rng.uniform(0, 7 * 86400 - 60) if rng.random() > 0.005 else 7 * 86400 + 30
+        created = now - timedelta(seconds=age)
+        for index in range(min(rng.randint(1, 4), count - made)):
+            yield (
+                uuid.UUID(int=rng.getrandbits(128), version=4), user, job, index, "image",
+                storage.generated_file(user, job, index, "png"),
+                storage.generated_thumbnail(user, job, index), "image/png",
+                1_500_000 + index, 1024, 1024, None, rng.randrange(2**31),
+                "a lighthouse at dusk, volumetric fog", None, "sdxl", SETTINGS,
+                None, created, created + timedelta(days=7),
+            )  # fmt: skip
+            made += 1
+
+
+async def _seed(dsn: str, total: int, user: uuid.UUID, user_rows: int) -> float:
+    rng, now = random.Random(11), datetime.now(UTC)
+    others = max(1, (total - user_rows) // 50)  # about 50 assets per other user
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table(
+            "workspace_assets",
+            schema_name="workspace",
+            columns=COLUMNS,
+            records=_rows(user, user_rows, rng, now),
+        )
+        users = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(others)]
+        left = total - user_rows
+        for i, other in enumerate(users):
+            share = left // (others - i)
+            left -= share
+            await conn.copy_records_to_table(
+                "workspace_assets",
+                schema_name="workspace",
+                columns=COLUMNS,
+                records=_rows(other, share, rng, now),
+            )
+        await conn.execute("ANALYZE workspace.workspace_assets")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def _page(conn: asyncpg.Connection, user: uuid.UUID, after: tuple | None, prefix=""):
+    """The workspace service's query for the page after `after` (None: the first)."""
+    if after is None:
+        return await conn.fetch(prefix + LIST, user, PAGE + 1)
+    return await conn.fetch(prefix + LIST_AFTER, user, *after, PAGE + 1)
+
+
+async def _plans(conn: asyncpg.Connection, user: uuid.UUID, deep: tuple) -> list[str]:
+    plans = []
+    for label, after in (("first page", None), ("deepest page", deep)):
+        rows = await _page(conn, user, after, "EXPLAIN (ANALYZE, BUFFERS) ")
+        plans.append(f"{label}:\n" + "\n".join(row[0] for row in rows))
+    return plans
+
+
+async def _bench(report: Report, platform: Platform) -> None:
+    total = env_int("BENCH_ROWS", 100_000 if quick() else 1_000_000)
+    user_rows = env_int("BENCH_USER_ROWS", 10_000)
+    user = uuid.uuid4()
+    settings = platform.settings()
+    seeded = await _seed(settings.database_url, total, user, user_rows)
+    url = f"{platform.gateway_url}/v1/workspace/assets"
+    headers = {"Authorization": f"Bearer {platform.token(user)}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+
+        async def page(cursor: str | None) -> tuple[float, dict]:
+            params = {"limit": str(PAGE), **({"cursor": cursor} if cursor else {})}
+            started = time.perf_counter()
+            async with http.get(url, params=params) as response:
+                body = await response.json()
+                response.raise_for_status()
+            return time.perf_counter() - started, body
+
+        for _ in range(5):  # warm up
+            await page(None)
+        first = [(await page(None))[0] for _ in range(20 if quick() else 100)]
+        walk, cursor, listed, keys = [], None, 0, [None]
+        while True:
+            seconds, body = await page(cursor)
+            walk.append(seconds)
+            listed += len(body["items"])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+            keys.append(cursors.decode(cursor, datetime, uuid.UUID, int))
+    conn = await asyncpg.connect(
+        settings.database_url, server_settings={"search_path": "workspace"}
+    )
+    try:
+        sql = []
+        for after in keys:
+            started = time.perf_counter()
+            await _page(conn, user, after)
+            sql.append(time.perf_counter() - started)
+        plans = await _plans(conn, user, keys[-1])
+    finally:
+        await conn.close()
+    signing = []
+    async with ObjectStore(settings) as objects:
+        for _ in range(20):
+            started = time.perf_counter()
+            for i in range(2 * PAGE):
+                await objects.presign_get(WORKSPACE_BUCKET, f"{user}/{i}.png", 3600)
+            signing.append(time.perf_counter() - started)
+    report.add(
+        "Workspace listing",
+        _render(total, user_rows, seeded, listed, first, walk, sql, signing, plans),
+    )
+
+
+def _render(total, user_rows, seeded, listed, first, walk, sql, signing, plans) -> str:
+    def row(label: str, values: list[float]) -> str:
+        return (
+            f"| {label} | {len(values)} | {ms(median(values))} | "
+            f"{ms(percentile(values, 99))} | {ms(max(values))} |"
+        )
+
+    lines = [
+        f"{total:,} rows in `workspace_assets` (COPY and ANALYZE in {seeded:.1f} s); the user "
+        f"listed has {user_rows:,}, of which {listed:,} unexpired (pages of {PAGE}).",
+        "",
+        "| per page | pages | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|",
+        row("endpoint, first page, asked repeatedly", first),
+        row("endpoint, every page of the user by cursor", walk),
+        row("the SQL alone, the same pages", sql),
+        row(f"signing alone, {2 * PAGE} URLs (one page)", signing),
+        "",
+        "Plans (EXPLAIN ANALYZE):",
+        "",
+        *(f"```\n{plan}\n```" for plan in plans),
+    ]
+    return "\n".join(lines)
+
+
+def main(report: Report) -> None:
+    """List a big workspace page by page through the gateway."""
+    with scratch_dir("listing") as data, running_platform(data) as platform:
+        asyncio.run(_bench(report, platform))
+
+
+if __name__ == "__main__":
+    run_alone("workspace_listing", main)
