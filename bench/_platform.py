@@ -3,6 +3,7 @@ servers, publishing a log fast, percentiles and the knobs they read."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -12,9 +13,9 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nats.js.client import JetStreamContext
 
@@ -163,3 +164,10 @@ def spy(pid: int, seconds: float, lines: int = 15) -> str:
     picked = [(f, n) for f, n in inclusive.most_common() if any(w in f for w in wanted)]
     top += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in picked[:lines]]
     return "```\n" + "\n".join(top) + "\n```"
+
+
+def on_platform(bench: Callable[[Any, Platform], Awaitable[None]], report: Any) -> None:
+    """Run the coroutine `bench(report, platform)` on a platform of its own."""
+    name = bench.__module__.rsplit(".", 1)[-1]
+    with scratch_dir(name) as data, running_platform(data) as platform:
+        asyncio.run(bench(report, platform))

@@ -28,10 +28,9 @@ from bench._platform import (
     env_int,
     median,
     ms,
+    on_platform,
     percentile,
     quick,
-    running_platform,
-    scratch_dir,
     spy,
 )
 
@@ -181,8 +180,7 @@ def _render(gateway, raw, fixed: Load, best: Load, profile: str) -> str:
 
 def main(report: Report) -> None:
     """Generation submits per second through the gateway against raw JetStream publishes."""
-    with scratch_dir("control") as data, running_platform(data) as platform:
-        asyncio.run(_bench(report, platform))
+    on_platform(_bench, report)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from atelier.contracts import examples, subjects
 from atelier.runtime.bus import EventBus, connect
 from atelier.stack.platform import Platform
 from bench import Report, run_alone
-from bench._platform import env_int, median, ms, percentile, quick, running_platform, scratch_dir
+from bench._platform import env_int, median, ms, on_platform, percentile, quick
 
 TARGET_P50 = 0.020
 
@@ -114,8 +114,7 @@ def _render(count: int, rows, frames, log_only) -> str:
 
 def main(report: Report) -> None:
     """Latency from a published completion to the workspace row and the SSE frame."""
-    with scratch_dir("screen") as data, running_platform(data) as platform:
-        asyncio.run(_bench(report, platform))
+    on_platform(_bench, report)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ the plan PostgreSQL chooses (the index it must use).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
@@ -28,7 +27,7 @@ from atelier.runtime.objects import ObjectStore
 from atelier.stack.platform import Platform
 from atelier.workspace.queries import LIST, LIST_AFTER
 from bench import Report, run_alone
-from bench._platform import env_int, median, ms, percentile, quick, running_platform, scratch_dir
+from bench._platform import env_int, median, ms, on_platform, percentile, quick
 
 PAGE = 50  # the API's default page size
 COLUMNS = (
@@ -186,8 +185,7 @@ def _render(total, user_rows, seeded, listed, first, walk, sql, signing, plans) 
 
 def main(report: Report) -> None:
     """List a big workspace page by page through the gateway."""
-    with scratch_dir("listing") as data, running_platform(data) as platform:
-        asyncio.run(_bench(report, platform))
+    on_platform(_bench, report)
 
 
 if __name__ == "__main__":
