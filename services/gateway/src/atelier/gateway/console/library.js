@@ -25,6 +25,7 @@ let collections = [];
 let collectionsVersion = ""; // part of each card's key: its collection menu lists them
 let generation = 0; // a newer reload makes older page loads moot
 let loading = Promise.resolve();
+const PAGE = 24;
 
 export function setUp() {
   filters().addEventListener("submit", (event) => {
@@ -32,11 +33,19 @@ export function setUp() {
     refresh();
   });
   filters().addEventListener("change", () => refresh());
+  // Infinite scroll: the "Load more" button loads the next page whenever it is in view
+  // (and stays a button for keyboards); a page that leaves it in view loads another.
   const more = document.getElementById("library-more");
-  more.addEventListener("click", () => act(more, loadMore));
+  let inView = false;
+  const loadWhileInView = () => {
+    if (inView && !more.hidden && !more.disabled) more.click();
+  };
+  more.addEventListener("click", async () => {
+    if (await act(more, loadMore)) loadWhileInView();
+  });
   new IntersectionObserver((entries) => {
-    if (entries.some((entry) => entry.isIntersecting) && !more.hidden && !more.disabled)
-      more.click();
+    inView = entries.at(-1).isIntersecting;
+    loadWhileInView();
   }).observe(more);
   const create = document.getElementById("new-collection");
   onSubmit(create, async (fields) => {
@@ -57,7 +66,7 @@ export function refresh(reflected = () => true) {
 async function reload() {
   const mine = ++generation;
   const page = await call("GET", "/v1/library/assets", {
-    params: { ...query(), limit: Math.min(100, Math.max(24, items.length)) },
+    params: { ...query(), limit: Math.min(100, Math.max(PAGE, items.length)) },
   });
   if (mine !== generation) return;
   items = page.items;
@@ -89,15 +98,17 @@ export async function onEvent(type, event) {
   }
 }
 
+/** The next page; true once it is shown (a reload meanwhile makes it moot). */
 async function loadMore() {
   const mine = generation;
   const page = await call("GET", "/v1/library/assets", {
-    params: { ...query(), limit: 24, cursor },
+    params: { ...query(), limit: PAGE, cursor },
   });
-  if (mine !== generation) return;
+  if (mine !== generation) return true;
   items.push(...page.items);
   cursor = page.next_cursor;
   show();
+  return true;
 }
 
 function query() {
@@ -227,6 +238,7 @@ async function showCollections() {
     ...collections.map((c) => h("option", { value: c.id }, c.name)),
   );
   select.value = collections.some((c) => c.id === chosen) ? chosen : "";
+  if (select.value !== chosen) refresh(); // the collection shown was deleted
   show();
 }
 
