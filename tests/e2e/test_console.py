@@ -86,15 +86,17 @@ async def test_generate_save_find_and_discard(platform, page):
     await screenshot(page, "create")
 
     kept, doomed = [await assets.nth(i).get_attribute("data-asset-id") for i in (0, 1)]
-    await page.locator(f'[data-asset-id="{kept}"]').get_by_role("button", name="Save").click()
+    saved = page.locator(f'[data-asset-id="{kept}"]')
+    await saved.get_by_role("button", name="Save").press("Enter")  # by keyboard
     dialog = page.get_by_role("dialog", name="Save to the library")
+    await expect(dialog.get_by_label("Title")).to_be_focused()
     await dialog.get_by_label("Title").fill("Lighthouse")
     await dialog.get_by_label("Tags (comma-separated)").fill("harbour, dusk")
     await dialog.get_by_label("Collection", exact=True).select_option(label="New collection…")
     await dialog.get_by_label("Name of the new collection").fill("Coast")
-    await dialog.get_by_role("button", name="Save").click()
+    await dialog.get_by_label("Name of the new collection").press("Enter")
     await expect(dialog).to_be_hidden()
-    saved = page.locator(f'[data-asset-id="{kept}"]')
+    await expect(saved).to_be_focused()
     await expect(saved.get_by_text("In library")).to_be_visible()
     await expect(saved.get_by_role("button", name="Discard")).to_be_disabled()
 

@@ -14,11 +14,11 @@ export function h(tag, props = {}, ...children) {
 }
 
 /** Make `parent`'s children the rendering of `items`, reusing the element of every item
- * whose key is unchanged (so focus and typing survive a refresh). A replaced element
- * hands focus to its successor's element with the same `data-focus`. */
+ * whose key is unchanged (so focus and typing survive a refresh). When an element that
+ * held focus is replaced, focus goes to the closest enabled match of its `data-focus`
+ * names (the control, else the card) in the new elements. */
 export function reconcile(parent, items, keyOf, render) {
   const old = new Map([...parent.children].map((el) => [el.dataset.key, el]));
-  const focused = document.activeElement;
   const wanted = items.map((item) => {
     const key = keyOf(item);
     const el = old.get(key) ?? render(item);
@@ -26,12 +26,16 @@ export function reconcile(parent, items, keyOf, render) {
     old.delete(key);
     return el;
   });
-  const refocus = [...old.values()].some((el) => el.contains(focused)) && focused.dataset.focus;
+  const focused = document.activeElement;
+  const holder = [...old.values()].find((el) => el.contains(focused));
   for (const el of old.values()) el.remove();
   wanted.forEach((el, index) => {
     if (parent.children[index] !== el) parent.insertBefore(el, parent.children[index] ?? null);
   });
-  if (refocus) parent.querySelector(`[data-focus="${CSS.escape(refocus)}"]`)?.focus();
+  for (let el = focused; holder && el !== holder.parentElement; el = el.parentElement) {
+    const match = el.dataset.focus && parent.querySelector(`[data-focus="${el.dataset.focus}"]`);
+    if (match && !match.disabled) return match.focus();
+  }
 }
 
 const problem = () => document.getElementById("problem");

@@ -192,7 +192,7 @@ function card(asset) {
   ];
   return h(
     "li",
-    { class: "asset", "data-asset-id": asset.id },
+    { class: "asset", "data-asset-id": asset.id, "data-focus": asset.id, tabindex: -1 },
     h(
       "figure",
       {},

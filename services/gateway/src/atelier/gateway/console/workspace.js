@@ -88,7 +88,11 @@ async function clear(body) {
 
 function card(asset) {
   const saved = asset.library_asset_id !== null;
-  const save = h("button", { type: "button", disabled: saved }, saved ? "Saved" : "Save");
+  const save = h(
+    "button",
+    { type: "button", disabled: saved, "data-focus": `save-${asset.id}` },
+    saved ? "Saved" : "Save",
+  );
   save.addEventListener("click", () => openSaveDialog(asset));
   const discard = button(
     "Discard",
@@ -102,7 +106,7 @@ function card(asset) {
   const expires = h("time", { datetime: asset.expires_at }, `Expires ${fromNow(asset.expires_at)}`);
   return h(
     "li",
-    { class: "asset", "data-asset-id": asset.id },
+    { class: "asset", "data-asset-id": asset.id, "data-focus": asset.id, tabindex: -1 },
     h(
       "figure",
       {},
@@ -140,6 +144,7 @@ function setUpSaveDialog() {
     dialog().close();
     notify("Saved to the library");
     await refresh();
+    root().querySelector(`[data-asset-id="${saving.id}"]`)?.focus(); // its Save is disabled now
   });
 }
 
