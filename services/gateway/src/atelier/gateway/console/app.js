@@ -77,8 +77,9 @@ function setUp() {
   else signedIn(false);
 }
 
+/** Back to the sign-in form; a refused token (401) is forgotten. */
 function refused(error) {
-  session.token = null;
+  if (error.status === 401) session.token = null;
   signedIn(false);
   $("token").focus();
   throw error;
