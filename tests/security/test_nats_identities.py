@@ -180,3 +180,10 @@ async def test_no_connection_without_valid_credentials(private_nats) -> None:
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):
             await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=0)
     refused("connection without valid credentials", len(attempts))
+
+
+def test_credentials_are_private_and_kept(private_nats) -> None:
+    for path in (private_nats.config_path, private_nats.data_dir / "nats-credentials.json"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert EmbeddedNats(private_nats.data_dir).passwords == private_nats.passwords
+    assert len(set(private_nats.passwords.values())) == len(permissions.IDENTITIES)
