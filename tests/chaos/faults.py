@@ -99,7 +99,7 @@ async def kill_worker_mid_job(servers, platform, load) -> Recovery:
     sub = await events.nc.subscribe(subjects.user_progress(load.user), cb=on_progress)
     try:
         async with client(platform, load.user) as api:
-            response = await api.post("/v1/generations", json=SDXL | {"steps": 40})
+            response = await api.post("/v1/generations", json=SDXL | {"steps": 12, "num_images": 1})
             assert response.status_code == 202, response.text
             job = response.json()["job_id"]
             load.accepted.append(job)

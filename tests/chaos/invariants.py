@@ -43,7 +43,6 @@ async def check(platform: Platform, loads: list[Load]) -> None:
     """Every invariant, over every user the suite has driven so far."""
     await settled(platform, timeout=120)
     for load in loads:
-        assert not load.unexpected, load.unexpected
         await _one_outcome_per_job(platform, load)
         await _objects_match_rows(platform, load.user)
     await _rebuild_gives_live_tables(platform, [load.user for load in loads])

@@ -32,7 +32,7 @@ class Load:
     user: uuid.UUID
     jobs: int
     #: Seconds a request is retried for before the load gives up on it.
-    patience: float = 90.0
+    patience: float = 180.0
     requests: int = 0
     failed_requests: int = 0
     actions: int = 0

@@ -15,7 +15,8 @@ from tests.chaos.figures import FIGURES, Figures
 from tests.chaos.load import Load
 from tests.helpers import eventually
 
-pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
+#: A round takes well under a minute; on a crowded machine a job may queue for minutes.
+pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 #: Generations per fault (one of them a Wan video), with workspace and library actions.
 JOBS_PER_FAULT = 4
@@ -37,10 +38,11 @@ async def test_the_platform_is_whole_again_after(stack, fault: str) -> None:
         await eventually(lambda: _no_backlog(platform), timeout=120)
         figures.recover_s = round(time.monotonic() - recovery.restored_at, 1)
         figures.backlog = recovery.backlog
-        async with asyncio.timeout(300):
+        async with asyncio.timeout(420):
             await driving
     finally:
         driving.cancel()
+    assert not load.unexpected, load.unexpected
     settling = time.monotonic()
     outcomes = await invariants.await_outcomes(platform, load)
     await invariants.check(platform, LOADS)
