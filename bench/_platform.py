@@ -110,8 +110,12 @@ async def profiled(awaitable: Awaitable[T], lines: int = 18) -> tuple[T, str]:
         result = await awaitable
     finally:
         profiler.stop()
-    text = profiler.output_text(flat=True, unicode=False, color=False)
-    top = "\n".join(text.strip().splitlines()[:lines])
+    text = profiler.output_text(flat=True, unicode=False, color=False).strip().splitlines()
+    # Past pyinstrument's banner: its duration and CPU time, then the functions.
+    totals = next((line[line.index("Duration:") :] for line in text if "Duration:" in line), "")
+    start = next((i + 1 for i, line in enumerate(text) if line.startswith("Profile at")), 0)
+    body = [line for line in text[start:] if line.strip()][:lines]
+    top = "\n".join([f"{totals} (below: seconds of self time, awaits included)", *body])
     return result, f"```\n{top}\n```"
 
 

@@ -167,9 +167,8 @@ async def _bench(report: Report) -> None:
             await nc.close()
     body = _render(log, made, published, real, [naive, library], expected)
     if profile:
-        body += (
-            f"\n\nProfile of one more rebuild of the real path (pyinstrument, flat):\n\n{profile}"
-        )
+        body += f"\n\nOne more rebuild of the real path, profiled (pyinstrument):\n\n{profile}"
+        body += f"\n\n{CLOSING}"
     report.add("Projection rebuild", body)
 
 
