@@ -22,7 +22,7 @@ SDXL = {"model": "sdxl", "prompt": "a lighthouse", "width": 64, "height": 64, "s
 WAN = {"model": "wan", "mode": "video", "prompt": "waves", "width": 64, "height": 64,
        "steps": 2, "num_frames": 5}  # fmt: skip
 #: Answers a fault may give before the platform is back; the client tries again.
-TRANSIENT = {500, 502, 503, 504}
+TRANSIENT = {502, 503, 504}
 #: Answers an action may get when it races another (an asset already gone, or saved).
 REFUSALS = {404, 409}
 

@@ -9,12 +9,14 @@ import asyncpg
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-#: What PostgreSQL, or the way to it, raises when the server restarts or a connection
-#: breaks (refused, reset, or left mid-operation). The pool replaces a broken connection
-#: on the next acquire, so the caller may simply try again.
-DATABASE_ERRORS = (
+#: What PostgreSQL, or the way to it, raises while the server restarts or a connection
+#: breaks (refused, reset, shutting down, starting up, left mid-operation): not a fault
+#: of the request. The pool replaces a broken connection on the next acquire, so the
+#: caller may simply try again.
+CONNECTION_ERRORS = (
     OSError,
-    asyncpg.PostgresError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
 )

@@ -31,7 +31,7 @@ from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.contracts.streams import EVENTS
 from atelier.contracts.watermarks import Watermark
 from atelier.runtime import tracing
-from atelier.runtime.db import DATABASE_ERRORS, identifier
+from atelier.runtime.db import CONNECTION_ERRORS, identifier
 from atelier.runtime.dead_letters import dead_letter
 from atelier.runtime.metrics import PROJECTION_LAG
 from atelier.runtime.writes import Writes
@@ -144,7 +144,12 @@ class ProjectionRunner:
                     await self._announce(position)
                     if end is not None and batch and (position >= end or not pending(batch)):
                         return position  # nothing more for our filter: do not wait idle
-            except (TimeoutError, nats.errors.Error, *DATABASE_ERRORS) as error:
+            except (
+                TimeoutError,
+                nats.errors.Error,
+                asyncpg.PostgresError,
+                *CONNECTION_ERRORS,
+            ) as error:
                 log.warning("projection reader restarts", extra={"error": repr(error)})
                 await asyncio.sleep(self.idle_wait)
         return await self.position()

@@ -22,6 +22,7 @@ from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, ValidationError
 
 from atelier.runtime import tracing
+from atelier.runtime.db import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ async def serve(
                 body = _error(400, "Invalid request", str(error.errors()[0]["msg"]))
             except RpcError as error:
                 body = _error(error.status, error.title, error.detail)
+            except CONNECTION_ERRORS as error:  # its database restarts: the caller may retry
+                log.warning("rpc handler without its database", extra={"error": repr(error)})
+                body = _error(503, "Service unavailable", "the service's database is away")
             except Exception as error:
                 span.record_exception(error)
                 span.set_status(StatusCode.ERROR, repr(error))
