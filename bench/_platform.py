@@ -163,9 +163,10 @@ def spy(pid: int, seconds: float, lines: int = 15) -> str:
                 inclusive[frame] += int(count)
     top = [f"{total} samples; self time:"]
     top += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(lines)]
-    top += ["", "with callees (atelier, fastapi, starlette, uvicorn, nats, jwt, pydantic):"]
-    wanted = ("atelier", "fastapi", "starlette", "uvicorn", "nats", "jwt", "pydantic", "h11")
-    picked = [(f, n) for f, n in inclusive.most_common() if any(w in f for w in wanted)]
+    top += ["", "with callees (the event loop and server plumbing left out):"]
+    plumbing = ("asyncio/", "threading", "selectors", "<frozen", "runpy", "uvicorn/main",
+                "uvicorn/server", "uvicorn/_compat", "<module>", "main (")  # fmt: skip
+    picked = [(f, n) for f, n in inclusive.most_common() if not any(p in f for p in plumbing)]
     top += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in picked[:lines]]
     return "```\n" + "\n".join(top) + "\n```"
 
