@@ -40,12 +40,12 @@ TARGET_RATE, TARGET_P99 = 2000, 0.020
 USERS = 200
 CLOSING = (
     "What would close it: one gateway process uses one core, and each submit costs an HTTP "
-    "request through FastAPI's middleware (telemetry, metrics, problem handlers), a JWT "
-    "check and three JetStream round trips in a row (two limit counters, then the publish). "
-    "More gateway processes (uvicorn workers or replicas: the limits are JetStream "
-    "counters, so they hold across them), a plain ASGI metrics middleware instead of "
-    "`BaseHTTPMiddleware`, and the two counters incremented concurrently would raise it; "
-    "here the load generator and every server share the same 2 cores."
+    "request through FastAPI's middleware (OpenTelemetry, metrics, problem handlers), a "
+    "JWT check and three JetStream round trips in a row (two limit counters, then the "
+    "publish). More gateway processes (uvicorn workers or replicas: the limits are "
+    "JetStream counters, so they hold across them) and the two counters incremented "
+    "concurrently would raise it; here the load generator and every server share the same "
+    "2 cores with other work."
 )
 BODY = {"model": "sdxl", "mode": "image", "quality": "fast", "prompt": "a lighthouse at dusk"}
 
