@@ -14,7 +14,7 @@ import httpx
 from atelier.contracts import subjects
 from atelier.contracts.streams import EVENTS
 from atelier.stack.platform import Platform
-from tests.helpers import bus, client, outcome
+from tests.helpers import bus, client
 
 #: Tiny jobs: the model is not under test, the platform around it is.
 SDXL = {"model": "sdxl", "prompt": "a lighthouse", "width": 64, "height": 64, "steps": 2,
@@ -23,6 +23,8 @@ WAN = {"model": "wan", "mode": "video", "prompt": "waves", "width": 64, "height"
        "steps": 2, "num_frames": 5}  # fmt: skip
 #: Answers a fault may give before the platform is back; the client tries again.
 TRANSIENT = {502, 503, 504}
+#: A job's status once it has its outcome.
+ENDED = {"completed", "failed", "cancelled"}
 #: Answers an action may get when it races another (an asset already gone, or saved).
 REFUSALS = {404, 409}
 
@@ -85,11 +87,7 @@ class Load:
         if n == 0 or not self.accepted[:-1]:
             return
         job = self.accepted[-2]
-        try:
-            await outcome(platform, self.user, job, timeout=self.patience)
-        except TimeoutError:
-            history = await job_events(platform, self.user, job)
-            self.unexpected.append(f"job {job}: no outcome in {self.patience} s: {history}")
+        if not await self._ended(api, platform, job):
             return
         items = await self._send(api, "GET", "/v1/workspace/assets", params={"limit": 100})
         mine = [item for item in (items or {}).get("items", []) if item["job_id"] == job]
@@ -117,6 +115,18 @@ class Load:
                 moved = None if item["collection_id"] else target
                 await self._send(api, "PATCH", f"/v1/library/assets/{item['id']}",
                                  json={"collection_id": moved, "is_favorite": True})  # fmt: skip
+
+    async def _ended(self, api: httpx.AsyncClient, platform: Platform, job: str) -> bool:
+        """Follow the job's status until it has ended; its assets are listed from then on."""
+        deadline = time.monotonic() + self.patience
+        while time.monotonic() < deadline:
+            status = await self._send(api, "GET", f"/v1/generations/{job}")
+            if status and status["status"] in ENDED:
+                return True
+            await asyncio.sleep(0.25)
+        history = await job_events(platform, self.user, job)
+        self.unexpected.append(f"job {job}: not ended in {self.patience} s: {history}")
+        return False
 
     async def _send(self, api: httpx.AsyncClient, method: str, path: str, **kwargs) -> dict | None:
         """The answer's body once the platform gives a real one (None for a refusal)."""
