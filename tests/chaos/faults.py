@@ -34,6 +34,8 @@ PAUSE_S = 8.0
 
 @dataclass(frozen=True)
 class Recovery:
+    #: The process the fault hit (a server or a service).
+    process: str
     #: time.monotonic() when the process was started again (or woken up).
     restored_at: float
     #: Events the workspace projection had to catch up on at that moment.
@@ -52,8 +54,10 @@ async def restart(process: SubprocessServer) -> float:
     return restarted
 
 
-async def all_ready(platform: Platform, timeout: float = 120.0) -> None:
-    """Until every service answers /readyz; fail at once if one has died meanwhile."""
+async def all_ready(platform: Platform, timeout: float = 120.0) -> set[str]:
+    """Until every service answers /readyz; fail at once if one has died meanwhile.
+    Returns the services that were not ready at first (they recovered)."""
+    unready: set[str] = set()
 
     def ready(service) -> bool:
         if not service.running:
@@ -63,6 +67,7 @@ async def all_ready(platform: Platform, timeout: float = 120.0) -> None:
         try:
             service.probe()
         except Exception:
+            unready.add(service.name)
             return False
         return True
 
@@ -70,18 +75,19 @@ async def all_ready(platform: Platform, timeout: float = 120.0) -> None:
         return all([await asyncio.to_thread(ready, s) for s in platform.services.values()])
 
     await eventually(every, timeout=timeout, interval=0.25)
+    return unready
 
 
 def kill_service(name: str) -> Fault:
     async def fault(servers, platform, load) -> Recovery:
-        return Recovery(await restart(platform.services[name]))
+        return Recovery(name, await restart(platform.services[name]))
 
     return fault
 
 
 def kill_server(name: str) -> Fault:
     async def fault(servers, platform, load) -> Recovery:
-        return Recovery(await restart(getattr(servers, name)))
+        return Recovery(name, await restart(getattr(servers, name)))
 
     return fault
 
@@ -112,7 +118,7 @@ async def kill_worker_mid_job(servers, platform, load) -> Recovery:
     history = await job_events(platform, load.user, job)
     assert ended.name == "completed", history
     assert history["started"] == 2, f"the killed job was not run again: {history}"
-    return Recovery(restored_at)
+    return Recovery("gpu-sdxl", restored_at)
 
 
 async def pause_projection(servers, platform, load) -> Recovery:
@@ -124,7 +130,7 @@ async def pause_projection(servers, platform, load) -> Recovery:
         await asyncio.sleep(PAUSE_S)
     finally:
         os.kill(pid, signal.SIGCONT)
-    return Recovery(time.monotonic(), backlog=await projection_backlog(platform))
+    return Recovery("workspace", time.monotonic(), backlog=await projection_backlog(platform))
 
 
 async def projection_backlog(platform: Platform) -> int:

@@ -19,7 +19,9 @@ class Figures:
     cancelled: int = 0
     #: Workspace and library actions that got an answer.
     actions: int = 0
-    #: Processes killed (or paused) and brought back, and seconds until all were ready.
+    #: Processes that came back: the one hit, and services still unready once it ran
+    #: again; seconds from its restart until every service was ready and the workspace
+    #: projection had caught up.
     recoveries: int = 0
     recover_s: float = 0.0
     #: Seconds from the recovery until every job had its outcome and the platform was at rest.

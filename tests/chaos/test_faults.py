@@ -34,10 +34,11 @@ async def test_the_platform_is_whole_again_after(stack, fault: str) -> None:
     try:
         await load.wait_accepted(1)
         recovery = await FAULTS[fault](servers, platform, load)
-        await all_ready(platform)
+        unready = await all_ready(platform)
         await eventually(lambda: _no_backlog(platform), timeout=120)
         figures.recover_s = round(time.monotonic() - recovery.restored_at, 1)
         figures.backlog = recovery.backlog
+        figures.recoveries = len({recovery.process} | unready)
         async with asyncio.timeout(420):
             await driving
     finally:
@@ -47,7 +48,6 @@ async def test_the_platform_is_whole_again_after(stack, fault: str) -> None:
     outcomes = await invariants.await_outcomes(platform, load)
     await invariants.check(platform, LOADS)
     figures.settle_s = round(time.monotonic() - settling, 1)
-    figures.recoveries = 1
     figures.requests, figures.failed_requests = load.requests, load.failed_requests
     figures.accepted, figures.actions = len(load.accepted), load.actions
     figures.completed, figures.failed = outcomes["completed"], outcomes["failed"]
