@@ -73,6 +73,33 @@ async def test_queued_jobs_know_their_place_and_a_cancelled_one_says_so(platform
         assert status["asset_ids"] == []
 
 
+async def test_a_user_lists_their_own_jobs_newest_first_page_by_page_and_by_state(platform):
+    """What a frontend shows after a reload: the jobs still going, then the history."""
+    user = uuid.uuid4()
+    async with client(platform, user) as api, client(platform) as other:
+        jobs = [(await api.post("/v1/generations", json=QUICK)).json()["job_id"] for _ in range(3)]
+        await other.post("/v1/generations", json=QUICK)
+
+        async def all_completed():
+            page = (await api.get("/v1/generations", params={"status": "completed"})).json()
+            return page if len(page["items"]) == 3 else None
+
+        completed = await eventually(all_completed)
+        assert [item["job_id"] for item in completed["items"]] == jobs[::-1]
+        first = (await api.get("/v1/generations", params={"limit": 2})).json()
+        assert [item["job_id"] for item in first["items"]] == jobs[:0:-1]
+        rest = await api.get("/v1/generations", params={"limit": 2, "cursor": first["next_cursor"]})
+        assert [item["job_id"] for item in rest.json()["items"]] == jobs[:1]
+        assert rest.json()["next_cursor"] is None
+        active = await api.get("/v1/generations", params={"status": ["queued", "running"]})
+        assert active.json()["items"] == []
+
+        for bad in ({"status": "paused"}, {"limit": 0}, {"cursor": "not-a-cursor"}):
+            refused = await api.get("/v1/generations", params=bad)
+            assert refused.status_code in (400, 422), bad
+            assert refused.headers["content-type"] == "application/problem+json"
+
+
 async def test_an_idempotency_key_gives_the_same_job_even_after_a_gateway_restart(platform):
     user = uuid.uuid4()
     key = {"Idempotency-Key": f"submit-{uuid.uuid4()}"}

@@ -1,4 +1,5 @@
-"""A generation job as the API shows it: `GET /v1/generations/{job_id}`."""
+"""A generation job as the API shows it: `GET /v1/generations/{job_id}`, and the user's
+jobs, newest first: `GET /v1/generations`."""
 
 from __future__ import annotations
 
@@ -9,15 +10,21 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from atelier.contracts import subjects
 from atelier.contracts.progress import StepProgress
-from atelier.contracts.requests import UserRequest
+from atelier.contracts.requests import PageRequest, UserRequest
 
 GET_JOB = subjects.rpc("workspace", "get_job")
+LIST_JOBS = subjects.rpc("workspace", "list_jobs")
 
 JobStatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
 class GetJob(UserRequest):
     job_id: uuid.UUID
+
+
+class ListJobs(PageRequest):
+    #: Only jobs in these states (all when empty), e.g. the active ones after a reload.
+    status: tuple[JobStatusName, ...] = ()
 
 
 class JobStatus(BaseModel):
@@ -36,3 +43,10 @@ class JobStatus(BaseModel):
     error: str | None = None
     asset_ids: list[uuid.UUID] = Field(default_factory=list)
     spec: dict[str, Any]
+
+
+class JobPage(BaseModel):
+    items: list[JobStatus]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )

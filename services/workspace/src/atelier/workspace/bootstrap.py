@@ -42,6 +42,7 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
         job_queries = jobs.JobQueries(res.pool, res.bus, progress, runner.wait_for)
         routes = [
             (job_api.GET_JOB, job_api.GetJob, job_queries.get_job),
+            (job_api.LIST_JOBS, job_api.ListJobs, job_queries.list_jobs),
             (api.LIST_ASSETS, api.ListAssets, queries.list_assets),
             (api.SAVE_ASSET, api.SaveAsset, commands.save),
             (api.DISCARD_ASSET, api.DiscardAsset, commands.discard),

@@ -4,8 +4,10 @@ answers `GET /v1/generations/{job_id}`."""
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
@@ -16,6 +18,7 @@ from atelier.contracts import subjects
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import generated_asset_id
 from atelier.contracts.progress import StepProgress
+from atelier.runtime import cursors
 from atelier.runtime.bus import EventBus
 from atelier.runtime.rpc import RpcError
 from atelier.runtime.writes import Writes
@@ -38,7 +41,24 @@ CREATE TABLE IF NOT EXISTS generation_jobs (
 );
 CREATE INDEX IF NOT EXISTS generation_jobs_queue
     ON generation_jobs (model, queued_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS generation_jobs_by_user
+    ON generation_jobs (user_id, queued_at DESC, job_id DESC);
 """
+
+#: A job's row with its place in its model's queue (while queued).
+_SELECT = (
+    "SELECT *, CASE WHEN status = 'queued' THEN ("
+    "  SELECT count(*) FROM generation_jobs ahead WHERE ahead.status = 'queued'"
+    "  AND ahead.model = j.model AND (ahead.queued_at, ahead.job_id)"
+    "  < (j.queued_at, j.job_id)) END AS queue_position "
+    "FROM generation_jobs j "
+)
+#: A user's jobs newest first, optionally of some states only, after a keyset cursor.
+_LIST = (
+    _SELECT + "WHERE user_id = $1 AND (cardinality($2::text[]) = 0 OR status = ANY($2)) "
+    "AND ($3::timestamptz IS NULL OR (queued_at, job_id) < ($3, $4)) "
+    "ORDER BY queued_at DESC, job_id DESC LIMIT $5"
+)
 
 #: A job's row only moves forward: an outcome is final, whatever arrives after it.
 _OPEN = "status IN ('queued', 'running')"
@@ -134,6 +154,26 @@ class JobQueries:
             row = await self._row(query)
             if row is None:
                 raise RpcError(503, "Service Unavailable", "the job is being recorded; retry")
+        return self._status(row)
+
+    async def list_jobs(self, query: api.ListJobs) -> api.JobPage:
+        after: tuple = (None, None)
+        if query.cursor:
+            try:
+                after = cursors.decode(query.cursor, datetime, uuid.UUID)
+            except cursors.BadCursor as error:
+                raise RpcError(400, "Bad cursor", str(error)) from None
+        rows = await self.pool.fetch(
+            _LIST, query.user_id, list(query.status), *after, query.limit + 1
+        )
+        page, more = rows[: query.limit], len(rows) > query.limit
+        last = page[-1] if more else None
+        return api.JobPage(
+            items=[self._status(row) for row in page],
+            next_cursor=cursors.encode(last["queued_at"], last["job_id"]) if last else None,
+        )
+
+    def _status(self, row: asyncpg.Record) -> api.JobStatus:
         status = api.JobStatus(**{k: v for k, v in row.items() if k in api.JobStatus.model_fields})
         if status.status == "running":
             status.progress = self.progress.of(status.job_id)
@@ -141,11 +181,5 @@ class JobQueries:
 
     async def _row(self, query: api.GetJob) -> asyncpg.Record | None:
         return await self.pool.fetchrow(
-            "SELECT *, CASE WHEN status = 'queued' THEN ("
-            "  SELECT count(*) FROM generation_jobs ahead WHERE ahead.status = 'queued'"
-            "  AND ahead.model = j.model AND (ahead.queued_at, ahead.job_id)"
-            "  < (j.queued_at, j.job_id)) END AS queue_position "
-            "FROM generation_jobs j WHERE job_id = $1 AND user_id = $2",
-            query.job_id,
-            query.user_id,
+            _SELECT + "WHERE job_id = $1 AND user_id = $2", query.job_id, query.user_id
         )

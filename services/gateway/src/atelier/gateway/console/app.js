@@ -45,7 +45,11 @@ async function start() {
   signedIn(true);
   $("prompt").focus();
   stream = follow(onEvent, onLost);
-  await Promise.all([workspace.refresh(), library.refreshCollections().then(library.refresh)]);
+  await Promise.all([
+    jobs.refresh(),
+    workspace.refresh(),
+    library.refreshCollections().then(library.refresh),
+  ]);
 }
 
 function signOut() {

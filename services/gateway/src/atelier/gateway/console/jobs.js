@@ -58,6 +58,15 @@ function setStatus(el, status) {
   if (ended) el.querySelector("progress").hidden = true;
 }
 
+/** The jobs still queued or running (after a reload: their events continue live). */
+export async function refresh() {
+  const page = await call("GET", "/v1/generations?status=queued&status=running&limit=100");
+  for (const job of page.items.slice().reverse()) {
+    const el = card(job.job_id, job.spec);
+    if (el.dataset.status === "queued") setStatus(el, job.cancel_requested ? "cancelling" : job.status);
+  }
+}
+
 /** A job this console submitted (its events may arrive before or after this). */
 export function submitted(jobId, body) {
   card(jobId, body);

@@ -8,7 +8,7 @@ import json
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 
@@ -21,9 +21,10 @@ from atelier.contracts.generation import (
     GenerationRequestedData,
     ImageRef,
 )
-from atelier.contracts.jobs import JobStatus
+from atelier.contracts.jobs import JobStatus, JobStatusName
+from atelier.contracts.requests import MAX_PAGE_SIZE
 from atelier.gateway.domain.generation_request import GenerationRequest, ImageSource, resolve
-from atelier.gateway.entrypoints.dependencies import GatewayDep, UserDep
+from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
 from atelier.gateway.problems import Problem
 from atelier.runtime.aggregates import Decision, History, Refused, execute, read_history
 from atelier.runtime.bus import ConcurrencyConflict
@@ -121,6 +122,21 @@ async def _admit_and_publish(
     except BaseException:
         await gw.limits.release(user_id, job_id)
         raise
+
+
+@router.get("/v1/generations", response_model=jobs.JobPage)
+async def list_generations(
+    user: UserDep,
+    gw: GatewayDep,
+    states: Annotated[
+        list[JobStatusName] | None, Query(alias="status", description="Only these states")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Cursor = None,
+) -> jobs.JobPage:
+    """The user's jobs, newest first; `?status=queued&status=running` after a reload."""
+    query = jobs.ListJobs(user_id=user.id, status=tuple(states or ()), limit=limit, cursor=cursor)
+    return await gw.call(jobs.LIST_JOBS, query, jobs.JobPage)
 
 
 @router.get("/v1/generations/{job_id}", response_model=JobStatus)
