@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from atelier.contracts import examples, subjects
+from atelier.contracts import examples, storage, subjects
 from atelier.contracts.generation import (
     OUTCOMES,
     GenerationCompleted,
@@ -106,6 +106,31 @@ async def test_a_persistent_failure_ends_as_failed_after_the_last_attempt(
     assert isinstance(ended, GenerationFailed)
     assert (ended.data.code, broken.calls) == ("retries_exhausted", 2)
     assert "illegal memory access" in ended.data.reason
+
+
+class ThumbnailsFail:
+    """The real store, except that thumbnails cannot be written: S3 failing mid-job, after
+    the image itself was uploaded."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        if key.endswith(".thumb.webp"):
+            raise ConnectionError("S3 timed out")
+        await self.store.put(bucket, key, data, content_type)
+
+
+async def test_a_job_failing_after_a_partial_upload_leaves_no_files(private_nc, objects, renderer):
+    request = examples.requested(steps=2)
+    prefix = storage.job_prefix(request.user_id, request.data.job_id)
+    ended = await run_job(private_nc, ThumbnailsFail(objects), renderer, request, max_attempts=2)
+    assert isinstance(ended, GenerationFailed)
+    assert ended.data.code == "retries_exhausted"
+    assert await objects.delete_prefix(WORKSPACE_BUCKET, prefix) == 0
 
 
 async def test_a_missing_reference_fails_at_once_with_the_reason(private_nc, objects, renderer):

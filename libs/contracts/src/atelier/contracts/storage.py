@@ -18,6 +18,11 @@ def generated_thumbnail(user_id: uuid.UUID, job_id: uuid.UUID, index: int) -> st
     return f"{user_id}/{job_id}/{int(index)}.thumb.webp"
 
 
+def job_prefix(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
+    """Every file (and thumbnail) a job generates lies under this prefix."""
+    return f"{user_id}/{job_id}/"
+
+
 def _extension(extension: str) -> str:
     if extension not in {"png", "mp4", "webp"}:
         raise ValueError(f"unexpected file extension {extension!r}")

@@ -113,6 +113,18 @@ class ObjectStore:
         for key in keys:
             await self.delete(bucket, key)
 
+    async def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object under `prefix`; how many there were."""
+        with s3_span("ListObjectsV2", bucket, prefix):
+            paginator = self._client.get_paginator("list_objects_v2")
+            keys = [
+                item["Key"]
+                async for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+                for item in page.get("Contents", ())
+            ]
+        await self.delete_all(bucket, keys)
+        return len(keys)
+
     async def copy_asset(
         self, asset: AssetSnapshot, source_bucket: str, bucket: str, key: str, thumbnail_key: str
     ) -> AssetSnapshot:

@@ -267,6 +267,7 @@ class GenerationWorker:
 
     async def _cancelled(self, request: GenerationRequested, at_step: int | None) -> None:
         self.cancelled.discard(request.data.job_id)
+        await self._discard_files(request)
         metrics.JOBS.labels(request.data.model, "cancelled").inc()
         data = GenerationCancelledData(
             job_id=request.data.job_id, model=request.data.model, at_step=at_step
@@ -274,11 +275,19 @@ class GenerationWorker:
         await self._publish(GenerationCancelled, request, data)
 
     async def _fail(self, request: GenerationRequested, code: str, reason: str) -> None:
+        await self._discard_files(request)
         metrics.JOBS.labels(request.data.model, "failed").inc()
         data = GenerationFailedData(
             job_id=request.data.job_id, model=request.data.model, reason=reason, code=code
         )
         await self._publish(GenerationFailed, request, data)
+
+    async def _discard_files(self, request: GenerationRequested) -> None:
+        """A job that ends without `completed` leaves no files: an earlier attempt may have
+        uploaded some before it failed (nothing would ever reference or delete them)."""
+        prefix = storage.job_prefix(request.user_id, request.data.job_id)
+        if removed := await self.objects.delete_prefix(storage.WORKSPACE_BUCKET, prefix):
+            log.info("removed a partial upload", extra={"files": removed, "prefix": prefix})
 
     async def _publish(self, event_type, request: GenerationRequested, data) -> None:
         event = event_type.create(
