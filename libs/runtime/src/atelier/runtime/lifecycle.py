@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -50,3 +51,17 @@ async def wait_all(stop: asyncio.Event, *workers: Awaitable[None]) -> None:
             raise failed[0].exception()  # type: ignore[misc]
     finally:
         stopping.cancel()
+
+
+async def periodically(
+    stop: asyncio.Event, interval: float, work: Callable[[], Awaitable[object]], what: str
+) -> None:
+    """Run `work` now and then every `interval` s until `stop`; a failure is logged and the
+    next round tries again."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception("%s failed; next one in %.0f s", what, interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

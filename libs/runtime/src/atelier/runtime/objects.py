@@ -10,6 +10,7 @@ a page of the workspace signs a hundred.
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from urllib.parse import quote
 
 import aioboto3
@@ -115,15 +116,30 @@ class ObjectStore:
 
     async def delete_prefix(self, bucket: str, prefix: str) -> int:
         """Delete every object under `prefix`; how many there were."""
-        with s3_span("ListObjectsV2", bucket, prefix):
-            paginator = self._client.get_paginator("list_objects_v2")
-            keys = [
-                item["Key"]
-                async for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-                for item in page.get("Contents", ())
-            ]
+        keys = [key for key, _ in await self.listing(bucket, prefix)]
         await self.delete_all(bucket, keys)
         return len(keys)
+
+    async def listing(self, bucket: str, prefix: str) -> list[tuple[str, datetime]]:
+        """(key, last modified) of every object under `prefix`."""
+        return [
+            (item["Key"], item["LastModified"])
+            for page in await self._pages(bucket, Prefix=prefix)
+            for item in page.get("Contents", ())
+        ]
+
+    async def folders(self, bucket: str, prefix: str = "") -> list[str]:
+        """The "folders" right under `prefix` (common prefixes up to the next `/`)."""
+        return [
+            common["Prefix"]
+            for page in await self._pages(bucket, Prefix=prefix, Delimiter="/")
+            for common in page.get("CommonPrefixes", ())
+        ]
+
+    async def _pages(self, bucket: str, **params) -> list[dict]:
+        with s3_span("ListObjectsV2", bucket, params.get("Prefix")):
+            paginator = self._client.get_paginator("list_objects_v2")
+            return [page async for page in paginator.paginate(Bucket=bucket, **params)]
 
     async def copy_asset(
         self, asset: AssetSnapshot, source_bucket: str, bucket: str, key: str, thumbnail_key: str

@@ -4,11 +4,12 @@ and the expiry sweeper, over one set of connections."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from atelier.contracts import jobs as job_api
 from atelier.contracts import workspace as api
 from atelier.contracts.storage import WORKSPACE_BUCKET
-from atelier.runtime.lifecycle import wait_all
+from atelier.runtime.lifecycle import periodically, wait_all
 from atelier.runtime.metrics import observe_consumers
 from atelier.runtime.service import live_projection, reactor, resources, serve_routes
 from atelier.workspace import jobs, reactors
@@ -18,6 +19,7 @@ from atelier.workspace.projection import WorkspaceProjection
 from atelier.workspace.queries import WorkspaceQueries
 from atelier.workspace.repository import AssetRepository
 from atelier.workspace.sweeper import ExpirySweeper
+from atelier.workspace.uploads import UploadSweeper
 
 
 def projection(settings: WorkspaceSettings) -> WorkspaceProjection:
@@ -59,6 +61,14 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
             stop,
             runner.run(stop),
             files.run(stop),
-            ExpirySweeper(res.bus, assets).run(stop, settings.sweep_interval_seconds),
+            periodically(
+                stop, settings.sweep_interval_seconds, ExpirySweeper(res.bus, assets).sweep, "sweep"
+            ),
+            periodically(
+                stop,
+                settings.upload_sweep_interval_seconds,
+                UploadSweeper(res.objects, timedelta(hours=settings.upload_retention_hours)).sweep,
+                "upload sweep",
+            ),
             observe_consumers(res.bus.js, [reactors.DURABLE], stop),
         )

@@ -6,8 +6,6 @@ second sweeper's append a no-op. The files reactor then deletes the objects.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -38,12 +36,3 @@ class ExpirySweeper:
         if expired:
             log.info("assets expired", extra={"count": expired})
         return expired
-
-    async def run(self, stop: asyncio.Event, interval: float) -> None:
-        while not stop.is_set():
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("sweep failed; next one in %.0f s", interval)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
