@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 
+from atelier.contracts import permissions
 from atelier.contracts.streams import EVENTS
 from atelier.runtime.settings import RuntimeSettings
+from atelier.stack import platform
 from atelier.stack.provision import durable_consumers
-from atelier.stack.servers.nats import nats_server_binary
+from atelier.stack.servers.nats import (
+    kubernetes_authorization,
+    nats_server_binary,
+    password_variable,
+)
 from tests.deploy.k8s import (
     GPU_SERVICES,
+    K8S,
     ROOT,
     SERVICES,
     env_of,
@@ -28,11 +37,14 @@ SECRET_KEYS = {
     "atelier-database": {"DATABASE_URL"},
     "atelier-s3": {"S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"},
     "atelier-jwt": {"JWT_SECRET"},
+    "nats-users": set(permissions.IDENTITIES),
 }
 #: Variables read by libraries rather than by Atelier's settings.
 FOREIGN_PREFIXES = ("OTEL_", "HF_", "TQDM_")
 #: In the shared ConfigMap for the provisioning Job's arguments.
 JOB_ONLY = {"STREAM_REPLICAS"}
+#: The NATS password of a workload: from the Secret nats-users, expanded into NATS_URL.
+NATS_PASSWORD = "NATS_PASSWORD"
 
 
 def settings_class(service: str) -> type[RuntimeSettings]:
@@ -58,6 +70,18 @@ def variables_read(settings: type[RuntimeSettings]) -> dict[str, bool]:
 def container(docs: list[dict], service: str) -> dict:
     (only,) = pod_spec(find(docs, "Deployment", service))["containers"]
     return only
+
+
+def expansion_only(spec: dict) -> set[str]:
+    """Variables that exist to be expanded into a later one (`$(NAME)`) and come from a
+    Secret key: the NATS password, which only NATS_URL carries to the service."""
+    found = set()
+    items = spec.get("env", [])
+    for index, item in enumerate(items):
+        later = " ".join(str(each.get("value", "")) for each in items[index + 1 :])
+        if "secretKeyRef" in item.get("valueFrom", {}) and f"$({item['name']})" in later:
+            found.add(item["name"])
+    return found
 
 
 def provided_variables(docs: list[dict], spec: dict) -> dict[str, object]:
@@ -91,12 +115,18 @@ def test_every_service_is_deployed_with_probes_and_resource_limits(overlay, serv
 @pytest.mark.parametrize("service", SERVICES)
 def test_services_get_exactly_the_settings_they_read(overlay, service):
     _, docs = overlay
-    provided = provided_variables(docs, container(docs, service))
+    spec = container(docs, service)
+    provided = provided_variables(docs, spec)
     read = variables_read(settings_class(service))
+    auxiliary = expansion_only(spec)
+    assert auxiliary <= {NATS_PASSWORD}, f"{service}: only the NATS password is expanded"
     unknown = {
         name
         for name in provided
-        if name not in read and name not in JOB_ONLY and not name.startswith(FOREIGN_PREFIXES)
+        if name not in read
+        and name not in JOB_ONLY
+        and name not in auxiliary
+        and not name.startswith(FOREIGN_PREFIXES)
     }
     assert not unknown, f"{service} does not read {sorted(unknown)}"
     missing = {name for name, required in read.items() if required and name not in provided}
@@ -240,20 +270,95 @@ def test_operations_guide_creates_every_secret_key():
             assert f"{key}=" in guide, key
 
 
+def nats_config_files(docs: list[dict]) -> dict[str, str]:
+    """File name -> text of everything the NATS nodes find in /etc/nats."""
+    nats = find(docs, "StatefulSet", "nats")
+    (server,) = pod_spec(nats)["containers"]
+    (mount,) = [m for m in server["volumeMounts"] if m["mountPath"] == "/etc/nats"]
+    (volume,) = [v for v in pod_spec(nats)["volumes"] if v["name"] == mount["name"]]
+    files: dict[str, str] = {}
+    for source in volume["projected"]["sources"]:
+        data = find(docs, "ConfigMap", source["configMap"]["name"])["data"]
+        assert not files.keys() & data.keys(), "two ConfigMaps write the same file"
+        files |= data
+    return files
+
+
+def secret_keys(spec: dict) -> dict[str, tuple[str, str]]:
+    """Variable -> (Secret, key) for every variable the container takes from a Secret key."""
+    return {
+        item["name"]: (ref["name"], ref["key"])
+        for item in spec.get("env", [])
+        if (ref := item.get("valueFrom", {}).get("secretKeyRef"))
+    }
+
+
 def test_the_nats_configuration_is_one_nats_server_accepts(overlay, tmp_path):
     _, docs = overlay
-    conf = find(docs, "ConfigMap", "nats-config")["data"]["nats.conf"]
-    local = conf.replace("/data", str(tmp_path / "data")).replace("/tmp/", f"{tmp_path}/")
-    (tmp_path / "nats.conf").write_text(local)
+    for name, text in nats_config_files(docs).items():
+        local = text.replace("/data", str(tmp_path / "data")).replace("/tmp/", f"{tmp_path}/")
+        (tmp_path / name).write_text(local)
     nats = find(docs, "StatefulSet", "nats")
     (server,) = pod_spec(nats)["containers"]
     assert server["image"].split(":")[1].startswith("2.15"), "the version the dev stack runs"
+    # What the pod's environment holds: its name, and a stand-in for every Secret key.
+    environment = {"POD_NAME": f"{nats['metadata']['name']}-0"}
+    environment |= {name: f"test-{key}-0f3a" for name, (_, key) in secret_keys(server).items()}
     checked = subprocess.run(
         [str(nats_server_binary()), "-t", "-c", str(tmp_path / "nats.conf")],
-        env={"POD_NAME": f"{nats['metadata']['name']}-0"},
+        env=environment,
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_nats_users_and_rights_are_the_contracts(overlay):
+    """The committed users are rendered from atelier.contracts.permissions, as the dev
+    stack's are, and each password comes from the Secret nats-users, never a literal."""
+    _, docs = overlay
+    files = nats_config_files(docs)
+    assert files["auth.conf"] == kubernetes_authorization(), (
+        "deploy/k8s/base/nats-auth.conf differs from atelier.contracts.permissions: "
+        "write it again (docs/operations.md, NATS identities)"
+    )
+    assert "include ./auth.conf" in {line.strip() for line in files["nats.conf"].splitlines()}
+    referenced = set(re.findall(r"\$(NATS_PASSWORD_\w+)", files["auth.conf"]))
+    (server,) = pod_spec(find(docs, "StatefulSet", "nats"))["containers"]
+    assert secret_keys(server) == {
+        password_variable(identity): ("nats-users", identity) for identity in permissions.IDENTITIES
+    }
+    assert referenced == set(secret_keys(server))
+
+
+def nats_identity(spec: dict) -> str:
+    """The identity a container connects to NATS as, checking how NATS_URL is built: a
+    user, the password from nats-users/<user> declared before it, the `nats` Service."""
+    names = [item["name"] for item in spec["env"]]
+    assert names.index(NATS_PASSWORD) < names.index("NATS_URL"), "expanded only if before"
+    url = urlparse(env_of(spec)["NATS_URL"])
+    assert (url.scheme, url.hostname, url.port) == ("nats", "nats", 4222)
+    assert url.password == f"$({NATS_PASSWORD})"
+    assert secret_keys(spec)[NATS_PASSWORD] == ("nats-users", url.username)
+    return url.username
+
+
+def test_every_workload_connects_to_nats_as_its_own_identity(overlay):
+    _, docs = overlay
+    client = {p["port"] for p in find(docs, "Service", "nats")["spec"]["ports"]}
+    assert client == {4222}
+    assert sorted(spec.name for spec in platform.SERVICES) == SERVICES
+    for spec in platform.SERVICES:  # the identities the dev stack gives the services
+        assert nats_identity(container(docs, spec.name)) == spec.identity, spec.name
+    (provision,) = pod_spec(find(docs, "Job", "atelier-provision"))["containers"]
+    assert nats_identity(provision) == permissions.ADMIN, "it creates the streams"
+    for config in of_kind(docs, "ConfigMap"):
+        assert "NATS_URL" not in config.get("data", {}), "a URL without an identity"
+
+
+def test_the_rebuild_job_connects_to_nats_as_admin():
+    job = yaml.safe_load((K8S / "jobs" / "rebuild.yaml").read_text())
+    (rebuild,) = pod_spec(job)["containers"]
+    assert nats_identity(rebuild) == permissions.ADMIN, "it reads the whole log"
