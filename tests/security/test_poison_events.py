@@ -9,7 +9,7 @@ import uuid
 import pytest
 from nats.js.errors import APIError
 
-from atelier.contracts import examples, storage, subjects
+from atelier.contracts import examples, storage, subjects, workspace_events
 from atelier.contracts.streams import DEAD_LETTERS, EVENTS, MAX_EVENT_BYTES
 from atelier.library.projection import LibraryProjection
 from atelier.runtime.dead_letters import ORIGINAL_SEQUENCE, REASON
@@ -55,6 +55,23 @@ def _another_users_files(payload: dict) -> None:
         asset["thumbnail_key"] = storage.generated_thumbnail(victim, job, asset["index"])
 
 
+def _discarded(user: uuid.UUID) -> workspace_events.AssetDiscarded:
+    """A well-formed discard of one of the user's workspace assets."""
+    return workspace_events.AssetDiscarded.create(
+        source="test",
+        user_id=user,
+        data=workspace_events.AssetLeftData(
+            asset_id=uuid.uuid4(),
+            storage_key=f"{user}/copies/a.png",
+            thumbnail_key=f"{user}/copies/a.thumb.webp",
+        ),
+    )
+
+
+def _a_victims_file(payload: dict) -> None:
+    payload["data"]["storage_key"] = f"{uuid.uuid4()}/copies/a.png"
+
+
 def poisons() -> dict[str, tuple[str, bytes, str]]:
     """what -> (subject, payload, part of the reason); each about a user of its own."""
     wrong_user = examples.completed(uuid.uuid4())
@@ -84,6 +101,10 @@ def poisons() -> dict[str, tuple[str, bytes, str]]:
         "another user's files": (
             *_tampered(examples.completed(uuid.uuid4()), _another_users_files),
             "keys must be",
+        ),
+        "a discard naming another user's file": (
+            *_tampered(_discarded(uuid.uuid4()), _a_victims_file),
+            "is not an object of user",
         ),
     }
 

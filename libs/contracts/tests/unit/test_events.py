@@ -119,3 +119,34 @@ def test_subject_tokens_cannot_inject_wildcards():
 )
 def test_subject_filters_match_as_nats_does(subject_filter, subject, expected):
     assert subjects.matches(subject_filter, subject) is expected
+
+
+def test_workspace_and_library_events_name_only_the_users_own_objects():
+    from atelier.contracts import library_events, workspace_events
+
+    user, other = uuid.uuid4(), uuid.uuid4()
+    mine, theirs = f"{user}/copies/a.png", f"{other}/copies/a.png"
+
+    def discarded(key: str):
+        return workspace_events.AssetDiscarded.create(
+            source="test",
+            user_id=user,
+            data=workspace_events.AssetLeftData(
+                asset_id=uuid.uuid4(), storage_key=key, thumbnail_key=f"{user}/t.webp"
+            ),
+        )
+
+    def files_deleted(keys: list[str]):
+        return library_events.LibraryFilesDeleted.create(
+            source="test",
+            user_id=user,
+            data=library_events.FilesDeletedData(library_asset_id=uuid.uuid4(), keys=keys),
+        )
+
+    assert discarded(mine).data.storage_key == mine
+    assert files_deleted([mine]).data.keys == [mine]
+    for forged in (theirs, f"{user}/../{other}/a.png", f"{user}/", "a.png"):
+        with pytest.raises(ValidationError, match="is not an object of user"):
+            discarded(forged)
+        with pytest.raises(ValidationError, match="is not an object of user"):
+            files_deleted([mine, forged])

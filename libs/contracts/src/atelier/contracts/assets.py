@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -57,3 +58,17 @@ class AssetView(BaseModel):
     generation_settings: dict[str, Any]
     file_url: str
     thumbnail_url: str
+
+
+def check_owned_files(user_id: uuid.UUID, data: BaseModel) -> None:
+    """Every object key an event of `user_id` names (its asset's file and thumbnail, the
+    keys it deleted) lies under the user's prefix: a forged or buggy event cannot make a
+    reactor copy or delete another user's objects, nor a row point at them."""
+    asset = getattr(data, "asset", None)
+    keys = [*getattr(data, "keys", ())]
+    for holder in (data, asset):
+        keys += [getattr(holder, name, None) for name in ("storage_key", "thumbnail_key")]
+    for key in filter(None, keys):
+        owner, _, rest = key.partition("/")
+        if owner != str(user_id) or not rest or ".." in rest.split("/"):
+            raise ValueError(f"{key!r} is not an object of user {user_id}")

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from atelier.contracts.assets import MAX_TAGS, AssetSnapshot, Tag, Title, Visibility
+from atelier.contracts.assets import (
+    MAX_TAGS,
+    AssetSnapshot,
+    Tag,
+    Title,
+    Visibility,
+    check_owned_files,
+)
 from atelier.contracts.envelope import AggregateEvent
 
 ASSET_KIND = "library"
@@ -74,6 +81,11 @@ class _LibraryAssetEvent(AggregateEvent):
     @property
     def aggregate_id(self) -> uuid.UUID:
         return self.data.library_asset_id
+
+    @model_validator(mode="after")
+    def _files_are_the_users(self) -> Self:
+        check_owned_files(self.user_id, self.data)
+        return self
 
 
 class AssetStored(_LibraryAssetEvent):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from atelier.contracts.assets import MAX_TAGS, AssetSnapshot, Tag, Title
+from atelier.contracts.assets import MAX_TAGS, AssetSnapshot, Tag, Title, check_owned_files
 from atelier.contracts.envelope import AggregateEvent
 
 KIND = "workspace"
@@ -58,6 +58,11 @@ class _WorkspaceEvent(AggregateEvent):
     @property
     def aggregate_id(self) -> uuid.UUID:
         return self.data.asset_id
+
+    @model_validator(mode="after")
+    def _files_are_the_users(self) -> Self:
+        check_owned_files(self.user_id, self.data)
+        return self
 
 
 class AssetSaved(_WorkspaceEvent):
