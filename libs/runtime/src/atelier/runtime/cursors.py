@@ -1,6 +1,7 @@
 """Opaque keyset cursors: the sort key of the last row a page returned.
 
-Clients pass them back unchanged; anything else is refused as a BadCursor (a 400).
+Clients pass them back unchanged; anything else is refused as a BadCursor, which a
+service's RPC answers as a 400 like any other refusal.
 """
 
 from __future__ import annotations
@@ -8,13 +9,18 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from atelier.runtime.rpc import RpcError
+
+Row = TypeVar("Row")
 
 
-class BadCursor(ValueError):
-    pass
+class BadCursor(RpcError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, "Bad cursor", detail)
 
 
 def encode(*key: datetime | uuid.UUID | int) -> str:
@@ -31,6 +37,15 @@ def decode(cursor: str, *types: type) -> tuple[Any, ...]:
         return tuple(_PARSERS[kind](part) for kind, part in zip(types, parts, strict=True))
     except (ValueError, TypeError) as error:
         raise BadCursor("the cursor is not one this API returned") from error
+
+
+def page(
+    rows: Sequence[Row], limit: int, key: Callable[[Row], tuple]
+) -> tuple[list[Row], str | None]:
+    """Split the `limit + 1` rows a query fetched into the page and the cursor after it
+    (None on the last page): `key` gives a row's sort key."""
+    shown = list(rows[:limit])
+    return shown, encode(*key(shown[-1])) if len(rows) > limit else None
 
 
 def _aware(text: str) -> datetime:

@@ -24,19 +24,10 @@ class LibraryQueries:
         self.settings = settings
 
     async def list_assets(self, query: api.ListAssets) -> api.AssetPage:
-        after = (None, None)
-        if query.cursor:
-            try:
-                after = cursors.decode(query.cursor, datetime, uuid.UUID)
-            except cursors.BadCursor as error:
-                raise RpcError(400, "Bad cursor", str(error)) from None
+        after = cursors.decode(query.cursor, datetime, uuid.UUID) if query.cursor else (None, None)
         rows = await self.repository.assets(query.user_id, query.filters, after, query.limit + 1)
-        page = rows[: query.limit]
-        last = page[-1] if len(rows) > query.limit else None
-        return api.AssetPage(
-            items=[await self.view(row) for row in page],
-            next_cursor=cursors.encode(last["created_at"], last["id"]) if last else None,
-        )
+        page, next_cursor = cursors.page(rows, query.limit, lambda r: (r["created_at"], r["id"]))
+        return api.AssetPage(items=[await self.view(row) for row in page], next_cursor=next_cursor)
 
     async def view(self, row) -> api.LibraryAsset:
         return api.LibraryAsset(

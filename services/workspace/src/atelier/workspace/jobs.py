@@ -157,21 +157,12 @@ class JobQueries:
         return self._status(row)
 
     async def list_jobs(self, query: api.ListJobs) -> api.JobPage:
-        after: tuple = (None, None)
-        if query.cursor:
-            try:
-                after = cursors.decode(query.cursor, datetime, uuid.UUID)
-            except cursors.BadCursor as error:
-                raise RpcError(400, "Bad cursor", str(error)) from None
+        after = cursors.decode(query.cursor, datetime, uuid.UUID) if query.cursor else (None, None)
         rows = await self.pool.fetch(
             _LIST, query.user_id, list(query.status), *after, query.limit + 1
         )
-        page, more = rows[: query.limit], len(rows) > query.limit
-        last = page[-1] if more else None
-        return api.JobPage(
-            items=[self._status(row) for row in page],
-            next_cursor=cursors.encode(last["queued_at"], last["job_id"]) if last else None,
-        )
+        page, next_cursor = cursors.page(rows, query.limit, lambda r: (r["queued_at"], r["job_id"]))
+        return api.JobPage(items=[self._status(row) for row in page], next_cursor=next_cursor)
 
     def _status(self, row: asyncpg.Record) -> api.JobStatus:
         status = api.JobStatus(**{k: v for k, v in row.items() if k in api.JobStatus.model_fields})

@@ -45,19 +45,14 @@ class WorkspaceQueries:
 
     async def list_assets(self, query: api.ListAssets) -> api.AssetPage:
         if query.cursor:
-            try:
-                after = cursors.decode(query.cursor, datetime, uuid.UUID, int)
-            except cursors.BadCursor as error:
-                raise RpcError(400, "Bad cursor", str(error)) from None
+            after = cursors.decode(query.cursor, datetime, uuid.UUID, int)
             rows = await self.pool.fetch(LIST_AFTER, query.user_id, *after, query.limit + 1)
         else:
             rows = await self.pool.fetch(LIST, query.user_id, query.limit + 1)
-        page, more = rows[: query.limit], len(rows) > query.limit
-        items = [await self._view(row) for row in page]
-        last = page[-1] if more else None
-        key = (last["created_at"], last["group_id"], last["asset_index"]) if last else None
-        next_cursor = cursors.encode(*key) if key else None
-        return api.AssetPage(items=items, next_cursor=next_cursor)
+        page, next_cursor = cursors.page(
+            rows, query.limit, lambda r: (r["created_at"], r["group_id"], r["asset_index"])
+        )
+        return api.AssetPage(items=[await self._view(row) for row in page], next_cursor=next_cursor)
 
     async def _view(self, row: asyncpg.Record) -> api.WorkspaceAsset:
         return api.WorkspaceAsset(
