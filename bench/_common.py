@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+    from bench import Report
+
 from atelier.runtime.accelerator import StepHooks
 
 #: Called with an on_step callback; runs one generation through the service's pipeline class.
@@ -121,6 +123,43 @@ def quiet_libraries() -> None:
         logging.set_verbosity_error()
         logging.disable_progress_bar()
     disable_progress_bars()
+
+
+def run_on_device(
+    report: Report,
+    title: str,
+    gpu: Callable[[Settings], str],
+    cpu: Callable[[Settings], str],
+) -> None:
+    """A GPU benchmark's `main`: its full-model body on a GPU, else its tiny-model body on
+    the CPU with the benchmark's thread count."""
+    quiet_libraries()
+    settings = Settings.from_env()
+    if settings.on_gpu:
+        body = gpu(settings)
+    else:
+        with settings.cpu_threads():
+            body = cpu(settings)
+    report.add(title, body)
+
+
+def why_cpu() -> str:
+    """The opening of a CPU report: why it did not run on a GPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "BENCH_DEVICE=cpu was asked for"
+    return "**No GPU is present** (torch.cuda.is_available() is False)"
+
+
+def full_model_line(counts: dict[str, int], weights_bytes: int | None, built: float) -> str:
+    """The report line on a full model built with random weights."""
+    return (
+        "- parameters: "
+        + ", ".join(f"{name} {count / 1e9:.3f} B" for name, count in counts.items())
+        + f"; weights {gib(weights_bytes)} on the GPU; built in {built:.1f} s "
+        "(checkpoint loading is not measured)"
+    )
 
 
 # -- timing -------------------------------------------------------------------------------

@@ -36,16 +36,17 @@ from bench._common import (
     as_served,
     cast_like_from_pretrained,
     default_dtype,
-    gib,
+    full_model_line,
     measure,
     mib,
     parameter_count,
-    quiet_libraries,
     refuse_full_size_on_cpu,
     rss,
+    run_on_device,
     table,
     timing_rows,
     transformers_fp32_modules,
+    why_cpu,
 )
 
 if TYPE_CHECKING:
@@ -321,10 +322,7 @@ def _gpu(settings: Settings) -> str:
         "",
         table(headers, rows),
         "",
-        "- parameters: "
-        + ", ".join(f"{name} {count / 1e9:.3f} B" for name, count in counts.items())
-        + f"; weights {gib(module_memory_bytes(text2img))} on the GPU; built in {built:.1f} s "
-        "(checkpoint loading is not measured)",
+        full_model_line(counts, module_memory_bytes(text2img), built),
         "- s / step: median gap between consecutive step ends (UNet x2 for CFG + scheduler); "
         "s outside the steps: text encoders, VAE decode, PIL conversion",
     ]
@@ -382,11 +380,7 @@ def _cpu(settings: Settings) -> str:
                 **common,
             )
         )
-    why = (
-        "BENCH_DEVICE=cpu was asked for"
-        if torch.cuda.is_available()
-        else "**No GPU is present** (torch.cuda.is_available() is False)"
-    )
+    why = why_cpu()
     headers, rows = timing_rows(timings, "image")
     lines = [
         f"{why}, so this times the **tiny configuration on CPU — not representative of GPU "
@@ -412,14 +406,7 @@ def _cpu(settings: Settings) -> str:
 
 def main(report: Report) -> None:
     """SDXL text-to-image: full architecture on a GPU, the tiny model on a CPU."""
-    quiet_libraries()
-    settings = Settings.from_env()
-    if settings.on_gpu:
-        body = _gpu(settings)
-    else:
-        with settings.cpu_threads():
-            body = _cpu(settings)
-    report.add(TITLE, body)
+    run_on_device(report, TITLE, _gpu, _cpu)
 
 
 if __name__ == "__main__":
