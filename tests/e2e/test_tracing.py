@@ -5,10 +5,15 @@ delivery. A rebuild of the projection links to those traces instead of joining t
 The gateway, the SDXL worker and the workspace service run here in the test's process,
 each from its own composition root, so that one in-memory exporter sees every span;
 they talk to each other only through real NATS, PostgreSQL and S3.
+
+Users' tokens reach no span and no log line, whether sent in `?access_token=` (the event
+stream) or in the Authorization header.
 """
 
 import asyncio
 import contextlib
+import io
+import logging
 import socket
 import uuid
 
@@ -31,6 +36,7 @@ from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
 from atelier.runtime import tracing
 from atelier.runtime.bus import connect, ensure_streams
 from atelier.runtime.db import create_pool
+from atelier.runtime.logs import JsonFormatter
 from atelier.runtime.rebuild import rebuild
 from atelier.runtime.worker_main import serve as serve_worker
 from atelier.workspace import bootstrap as workspace
@@ -58,23 +64,12 @@ def spans():
 async def services(servers, private_nats, tmp_path):
     """Gateway, SDXL worker and workspace on a private log; yields the gateway's URL and
     the workspace's settings."""
-    env = {k.lower(): v for k, v in servers.as_env().items()} | {"nats_url": private_nats.url}
-    nc = await connect(private_nats.url, name="provision")
-    await ensure_streams(nc)
-    await nc.close()
+    env = await _private_log(servers, private_nats)
     workspace_settings = WorkspaceSettings(**env, db_schema=f"trace_{uuid.uuid4().hex[:8]}")
     model = build_tiny_sdxl(tmp_path / "tiny-sdxl")
     renderer = SdxlRenderer(SdxlPipeline.load(str(model), device="cpu", dtype="float32"))
     port = free_port()
-    gateway = uvicorn.Server(
-        uvicorn.Config(
-            create_app(GatewaySettings(**env, jwt_secret=SECRET, http_port=port)),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-        )
-    )
+    gateway = _gateway(GatewaySettings(**env, jwt_secret=SECRET, http_port=port))
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(workspace.run(workspace_settings, stop)),
@@ -90,6 +85,63 @@ async def services(servers, private_nats, tmp_path):
         for task in tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def lone_gateway(servers, private_nats, monkeypatch):
+    """The gateway alone on a private log, capturing the Authorization header in its spans
+    (as an operator may configure it) and beating idle event streams every 0.2 s; yields
+    its URL."""
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", "authorization")
+    env = await _private_log(servers, private_nats)
+    port = free_port()
+    gateway = _gateway(
+        GatewaySettings(**env, jwt_secret=SECRET, http_port=port, sse_heartbeat_seconds=0.2)
+    )
+    task = asyncio.create_task(gateway.serve())
+    try:
+        await eventually(lambda: _started(gateway, [task]), timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        gateway.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+def json_logs():
+    """Every INFO line of the process, as a service writes it (`configure_logging`)."""
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(JsonFormatter("test"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield output
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+async def _private_log(servers, private_nats) -> dict[str, str]:
+    """Settings for services on `private_nats`, its streams provisioned."""
+    nc = await connect(private_nats.url, name="provision")
+    await ensure_streams(nc)
+    await nc.close()
+    return {k.lower(): v for k, v in servers.as_env().items()} | {"nats_url": private_nats.url}
+
+
+def _gateway(settings: GatewaySettings) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+    )
+    return uvicorn.Server(config)
 
 
 async def _started(gateway: uvicorn.Server, tasks: list[asyncio.Task]) -> bool:
@@ -156,6 +208,48 @@ async def test_one_generation_is_one_trace_across_gateway_gpu_and_workspace(span
     assert replay.context.trace_id != trace_id
     assert replay.parent is None
     assert trace_id in {link.context.trace_id for link in replay.links}
+
+
+async def test_tokens_reach_no_span_and_no_log_line(spans, lone_gateway, json_logs):
+    url = lone_gateway
+    token = issue_token(SECRET, uuid.uuid4(), audience="authenticated", lifetime_s=600)
+    spans.clear()
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as browser,
+        EventStream(browser, client="console", access_token=token) as stream,
+    ):
+        assert stream.response.status_code == 200
+        await stream.until(lambda read: read.comments)  # a heartbeat
+    headers = {"Authorization": f"Bearer {token}"}
+    request = {"model": "sdxl", "prompt": "a lantern", "width": 64, "height": 64, "steps": 2}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as api:
+        response = await api.post("/v1/generations", json=request)
+        assert response.status_code == 202, response.text
+
+    async def stream_span():  # it ends once the gateway sees the client gone
+        return [s for s in spans.get_finished_spans() if s.name == "GET /v1/events"]
+
+    (stream_span,) = await eventually(stream_span, timeout=30)
+    submit = _one(spans, "POST /v1/generations", kind=SpanKind.SERVER)
+    recorded = [
+        (
+            span.name,
+            dict(span.attributes),
+            [(event.name, dict(event.attributes)) for event in span.events],
+            [dict(link.attributes) for link in span.links],
+            span.status.description,
+        )
+        for span in spans.get_finished_spans()
+    ]
+    signature = token.rsplit(".", 1)[1]
+    assert signature not in repr(recorded)
+    assert stream_span.attributes["http.url"] == (
+        f"{url}/v1/events?client=console&access_token=REDACTED"
+    )
+    assert submit.attributes["http.request.header.authorization"] == ("Bearer REDACTED",)
+    assert signature not in json_logs.getvalue()
+    # the HTTP client's request line, written as a service writes its lines
+    assert "/v1/events?client=console&access_token=REDACTED" in json_logs.getvalue()
 
 
 def free_port() -> int:

@@ -1,4 +1,5 @@
-"""JSON logs on stderr, one object per line, with the current trace and span ids."""
+"""JSON logs on stderr, one object per line, with the current trace and span ids, and
+users' tokens redacted (`runtime/redaction.py`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 
 from opentelemetry import trace
+
+from atelier.runtime.redaction import redact
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -32,7 +35,8 @@ class JsonFormatter(logging.Formatter):
         entry |= {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # the whole line: the message, extras of any type, a traceback, uvicorn's lines
+        return redact(json.dumps(entry, default=str))
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

@@ -9,7 +9,8 @@ asyncpg is instrumented by its OTel instrumentation, FastAPI by the gateway.
 (logs carry trace and span ids); they are exported only when the standard variables
 ask for it: `OTEL_TRACES_EXPORTER=otlp|console|none`, defaulting to `otlp` when an
 `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` is set and to `none` otherwise, so that dev
-stacks and tests export nothing. `OTEL_SDK_DISABLED=true` turns the SDK off.
+stacks and tests export nothing. `OTEL_SDK_DISABLED=true` turns the SDK off. Every
+exporter sends spans with users' tokens redacted (`runtime/redaction.py`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,13 @@ from contextlib import contextmanager
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
     Decision,
@@ -29,7 +35,9 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     SamplingResult,
 )
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, Status
+
+from atelier.runtime.redaction import redact, redact_attributes
 
 tracer = trace.get_tracer("atelier")
 
@@ -200,7 +208,55 @@ def exporters(environ: Mapping[str, str]) -> list[SpanExporter]:
             chosen.append(ConsoleSpanExporter())
         elif name != "none":
             raise ValueError(f"OTEL_TRACES_EXPORTER={name!r}: use otlp, console or none")
-    return chosen
+    return [RedactingExporter(exporter) for exporter in chosen]
+
+
+class RedactingExporter(SpanExporter):
+    """Sends spans with users' tokens redacted from their attributes, events, links and
+    status: whatever recorded one (an exception's message, a header captured by
+    configuration), it does not leave the process."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.exporter.export([_redacted(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+def _redacted(span: ReadableSpan) -> ReadableSpan:
+    status = span.status
+    return ReadableSpan(
+        name=redact(span.name),
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=redact_attributes(span.attributes),
+        events=[
+            Event(event.name, redact_attributes(event.attributes), event.timestamp)
+            for event in span.events
+        ],
+        links=[Link(link.context, redact_attributes(link.attributes)) for link in span.links],
+        kind=span.kind,
+        status=Status(status.status_code, status.description and redact(status.description)),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def redact_server_span(span: trace.Span, _scope: object) -> None:
+    """The ASGI instrumentation's `server_request_hook`: it has just recorded the request's
+    URL, query and captured headers on the SERVER span; replace the tokens in them (so
+    that no span, exported or not, holds one)."""
+    recorded = getattr(span, "attributes", None) or {}  # a non-recording span has none
+    redacted = redact_attributes(recorded)
+    span.set_attributes({key: value for key, value in redacted.items() if value != recorded[key]})
 
 
 def instrument_libraries(provider: trace.TracerProvider) -> None:

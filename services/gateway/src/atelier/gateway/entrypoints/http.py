@@ -14,7 +14,7 @@ from atelier.gateway.bootstrap import gateway
 from atelier.gateway.config import GatewaySettings
 from atelier.gateway.entrypoints import console, events, generations, library, workspace
 from atelier.gateway.entrypoints.dependencies import GatewayDep
-from atelier.runtime import metrics
+from atelier.runtime import metrics, tracing
 
 
 class CountRequests:
@@ -48,9 +48,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             yield
 
     app = FastAPI(title="Atelier", version="0.1.0", lifespan=lifespan)
-    # SERVER spans per request (not per ASGI send/receive: an event stream sends for hours)
+    # SERVER spans per request (not per ASGI send/receive: an event stream sends for hours),
+    # without the token of `?access_token=` or of a captured Authorization header
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["send", "receive"]
+        app,
+        excluded_urls="healthz,readyz,metrics",
+        exclude_spans=["send", "receive"],
+        server_request_hook=tracing.redact_server_span,
     )
     problems.install(app)
     for router in (generations.router, workspace.router, library.router, events.router):
