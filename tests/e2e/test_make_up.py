@@ -1,5 +1,6 @@
 """`make up`'s command, run twice on one data directory: it prints a URL and a token that
-work, stops cleanly on Ctrl-C, and the second run finds the first run's workspace."""
+work, restarts a service killed behind its back, stops cleanly on Ctrl-C, and the second
+run finds the first run's workspace."""
 
 import os
 import re
@@ -18,6 +19,7 @@ class Up:
     """`python -m atelier.stack up` in the background, read until it says it is up."""
 
     def __init__(self, data_dir) -> None:
+        self.data_dir = data_dir
         env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "atelier.stack", "up", "--data-dir", str(data_dir)],
@@ -40,7 +42,13 @@ class Up:
             if marker in line:
                 return "".join(lines)
         self.process.kill()
-        pytest.fail("make up did not come up:\n" + "".join(lines))
+        pytest.fail(f"make up did not print {marker!r}:\n" + "".join(lines))
+
+    def kill_9(self, service: str) -> None:
+        """SIGKILL a service's process group, as a crash would: no one but `make up` knows."""
+        os.killpg(int((self.data_dir / "run" / f"{service}.pid").read_text()), signal.SIGKILL)
+        told = self._read_until(f"supervisor: {service} is ready again", timeout=120)
+        assert re.search(rf"supervisor: {service} was killed by SIGKILL .*; restart 1 in", told)
 
     def interrupt(self) -> str:
         self.process.send_signal(signal.SIGINT)
@@ -60,6 +68,8 @@ _EXTERNAL = {"NATS_URL", "DATABASE_URL", "S3_ENDPOINT_URL", "ATELIER_STACK"}
 def test_make_up_twice_keeps_yesterdays_workspace(tmp_path):
     first = Up(tmp_path / "data")
     try:
+        assert "services are supervised: restarted with backoff if they exit" in first.output
+        first.kill_9("gateway")
         with first.api() as api:
             job = api.post(
                 "/v1/generations",

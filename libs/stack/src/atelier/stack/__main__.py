@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 
 from atelier.runtime.settings import RuntimeSettings
 from atelier.stack.platform import DEMO_USER, Platform
 from atelier.stack.provision import provision
+from atelier.stack.supervisor import log as supervisor_log
 
 
 def up(data_dir: Path) -> None:
@@ -23,6 +26,9 @@ def up(data_dir: Path) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    supervisor_log.addHandler(console)
     with Platform(data_dir) as platform:
         token = platform.token()
         print(
@@ -41,6 +47,7 @@ Try it:
        -d '{{"model": "sdxl", "prompt": "a lighthouse at dusk", "num_images": 3}}'
   curl -s {platform.gateway_url}/v1/workspace/assets -H "Authorization: Bearer $TOKEN"
 
+The services are supervised: restarted with backoff if they exit.
 Logs: {data_dir.resolve() / "logs"}. Ctrl-C stops everything.""",
             flush=True,
         )

@@ -2,7 +2,8 @@
 
 `make up` runs it in the foreground; the integration and e2e tests start the very same
 thing once per session. Everything lives in one data directory, so a second start finds
-yesterday's workspace (same ports when free, same JWT secret, same model files).
+yesterday's workspace (same ports when free, same JWT secret, same model files). While it
+runs, a service that exits unasked is started again (atelier.stack.supervisor).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from atelier.runtime.settings import RuntimeSettings
 from atelier.stack.provision import provision
 from atelier.stack.servers import Endpoints, start_stack_servers
 from atelier.stack.services import ServiceProcess
+from atelier.stack.supervisor import Supervisor
 
 #: The demo user of the dev stack; a fixed id, so its workspace survives restarts.
 DEMO_USER = uuid.UUID("00000000-0000-4000-8000-00000000de00")
@@ -84,6 +86,7 @@ class Platform:
         #: `env_of` gives one service's own, with its NATS identity.
         self.service_environment: dict[str, str] = {}
         self._stop_servers = lambda: None
+        self._supervisor = Supervisor(())
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -104,12 +107,14 @@ class Platform:
             with ThreadPoolExecutor(len(self.services)) as pool:
                 for started in [pool.submit(s.start) for s in self.services.values()]:
                     started.result()
+            self._supervisor = Supervisor(self.services.values()).start()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        self._supervisor.stop()
         for service in reversed(list(self.services.values())):
             service.stop()
         self._stop_servers()

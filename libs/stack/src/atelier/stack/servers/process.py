@@ -4,6 +4,10 @@ Each server runs in its own session (process group), so `kill()` takes its child
 and a Ctrl-C in the terminal reaches only the parent, which then stops the servers in order.
 Its output goes to DATA/logs/NAME.log; its pid to DATA/run/NAME.pid, so a server left behind
 by a parent that died is found and stopped before the next start on the same data directory.
+
+A server is *wanted* from start() until stop() or kill(); an exit while it is wanted was
+asked for by nobody, and `take_unexpected_exit` and `start_again` let a supervisor (see
+atelier.stack.supervisor) start it again without racing a deliberate stop or start.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +107,25 @@ def _start_error(message: str, log_path: Path | None) -> ServerStartError:
     return ServerStartError(f"{message}\n--- last lines of {log_path} ---\n{log_tail(log_path)}")
 
 
+@dataclass(frozen=True)
+class Exit:
+    """How a process ended on its own, and how long it had been up (ready) before."""
+
+    #: Popen.returncode: the exit code, or minus the signal that killed it
+    status: int
+    up_s: float
+
+    def __str__(self) -> str:
+        if self.status >= 0:
+            how = f"exited with code {self.status}"
+        else:
+            try:
+                how = f"was killed by {signal.Signals(-self.status).name}"
+            except ValueError:
+                how = f"was killed by signal {-self.status}"
+        return f"{how} after {self.up_s:.1f} s up"
+
+
 class SubprocessServer(ABC):
     """Base of the embedded servers. Subclasses give `name`, `command()` and `probe()`."""
 
@@ -117,6 +141,14 @@ class SubprocessServer(ABC):
         self.pid_path = self.data_dir / "run" / f"{self.name}.pid"
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
+        self._wanted = False
+        self._up_since = 0.0
+        #: Restarts after an exit nobody asked for, when the last one began (monotonic
+        #: clock), and how the process last ended on its own.
+        self.restarts = 0
+        self.restarted_at: float | None = None
+        self.last_exit: Exit | None = None
+        self._restarted = threading.Condition()
 
     # -- what a subclass provides -------------------------------------------------------
 
@@ -153,19 +185,23 @@ class SubprocessServer(ABC):
 
     def start(self) -> None:
         with self._lock:
-            if self.running:
-                return
-            for sub in ("logs", "run"):
-                (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
-            self._stop_leftover()
-            for attempt in range(3):
-                try:
-                    return self._start_once()
-                except ServerStartError as exc:
-                    # another process took a port between our check and the server's bind
-                    if attempt == 2 or "address already in use" not in str(exc).lower():
-                        raise
-                    self._log("a port was taken meanwhile; starting again")
+            self._wanted = True
+            if not self.running:
+                self._launch()
+
+    def _launch(self) -> None:
+        """Start the process and wait until it is ready (with the lock held)."""
+        for sub in ("logs", "run"):
+            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except ServerStartError as exc:
+                # another process took a port between our check and the server's bind
+                if attempt == 2 or "address already in use" not in str(exc).lower():
+                    raise
+                self.note("a port was taken meanwhile; starting again")
 
     def _start_once(self) -> None:
         self.prepare()
@@ -193,11 +229,13 @@ class SubprocessServer(ABC):
             )
             self.after_ready()
         except BaseException:
-            self.kill()
+            self._finish(self._proc)  # not kill(): it is still wanted
             raise
+        self._up_since = time.monotonic()
 
     def stop(self) -> None:
         with self._lock:
+            self._wanted = False
             proc = self._proc
             if proc is not None and proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -205,12 +243,53 @@ class SubprocessServer(ABC):
                 try:
                     proc.wait(self.stop_timeout)
                 except subprocess.TimeoutExpired:
-                    self._log(f"did not stop within {self.stop_timeout:.0f} s, killing it")
+                    self.note(f"did not stop within {self.stop_timeout:.0f} s, killing it")
             self._finish(proc)
 
     def kill(self) -> None:
         with self._lock:
+            self._wanted = False
             self._finish(self._proc)
+
+    # -- supervision ----------------------------------------------------------------------
+
+    def take_unexpected_exit(self) -> Exit | None:
+        """If its process has exited though nobody stopped or killed it (both forget the
+        process), clear up after it (what is left of its group, its pid file) and say how it
+        ended. It stays wanted, for `start_again`."""
+        with self._lock:
+            proc = self._proc
+            if proc is None or proc.poll() is None:
+                return None
+            self.last_exit = Exit(proc.returncode, time.monotonic() - self._up_since)
+            self._finish(proc)
+            return self.last_exit
+
+    def start_again(self) -> bool:
+        """Start it again unless stop(), kill() or start() came since it exited (False then);
+        counted once it is ready. ServerStartError if it does not start."""
+        with self._lock:
+            if not self._wanted or self.running:
+                return False
+            began = time.monotonic()
+            self._launch()
+        with self._restarted:
+            self.restarts += 1
+            self.restarted_at = began
+            self._restarted.notify_all()
+        return True
+
+    def wait_restarted(self, after: int, timeout: float) -> float:
+        """Until it has been restarted more than `after` times and is ready again; when
+        that restart began. TimeoutError if it has not within `timeout` seconds."""
+        with self._restarted:
+            if not self._restarted.wait_for(lambda: self.restarts > after, timeout):
+                raise TimeoutError(
+                    f"{self.name} was not restarted within {timeout:.0f} s "
+                    f"(restarts: {self.restarts}, last exit: {self.last_exit})"
+                )
+            assert self.restarted_at is not None
+            return self.restarted_at
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -239,7 +318,7 @@ class SubprocessServer(ABC):
             return
         if str(self.data_dir) not in cmdline:
             return
-        self._log(f"stopping pid {pid} left over from an earlier run")
+        self.note(f"stopping pid {pid} left over from an earlier run")
         with contextlib.suppress(psutil.Error):
             process.send_signal(self.stop_signal)
             process.wait(self.stop_timeout)
@@ -248,7 +327,8 @@ class SubprocessServer(ABC):
         with contextlib.suppress(psutil.Error):
             process.wait(5)
 
-    def _log(self, message: str) -> None:
+    def note(self, message: str) -> None:
+        """A line of our own in its log."""
         with contextlib.suppress(OSError), open(self.log_path, "a") as log:
             log.write(f"=== {time.strftime('%F %T')} {message}\n")
 
