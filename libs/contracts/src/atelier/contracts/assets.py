@@ -7,7 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from atelier.contracts.generation import MAX_SEED, AssetType
+from atelier.contracts.generation import MAX_SEED, AssetType, MimeType, NegativePrompt, Prompt
+from atelier.contracts.storage import ObjectKey
+from atelier.contracts.text import (
+    BIGINT_MAX,
+    INTEGER_MAX,
+    SINGLE_LINE,
+    SingleLineText,
+    StorableJson,
+)
 
 Visibility = Literal["private", "unlisted", "public"]
 MAX_TAGS = 20
@@ -16,8 +24,11 @@ Tag = Annotated[
     StringConstraints(
         strip_whitespace=True, to_lower=True, min_length=1, max_length=40, pattern=r"^[\w\- ]+$"
     ),
+    SINGLE_LINE,
 ]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE
+]
 
 
 class AssetSnapshot(BaseModel):
@@ -27,18 +38,21 @@ class AssetSnapshot(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     asset_type: AssetType
-    storage_key: str = Field(max_length=300)
-    thumbnail_key: str = Field(max_length=300)
-    mime_type: str = Field(max_length=100)
-    file_size_bytes: int = Field(ge=1)
-    width: int = Field(ge=1)
-    height: int = Field(ge=1)
+    storage_key: ObjectKey
+    thumbnail_key: ObjectKey
+    mime_type: MimeType
+    file_size_bytes: int = Field(ge=1, le=BIGINT_MAX)
+    width: int = Field(ge=1, le=INTEGER_MAX)
+    height: int = Field(ge=1, le=INTEGER_MAX)
     duration_seconds: float | None = Field(default=None, ge=0)
     generation_seed: int = Field(ge=0, le=MAX_SEED)
-    original_prompt: str = Field(max_length=2000)
-    negative_prompt: str | None = Field(default=None, max_length=2000)
-    model_used: str = Field(max_length=64)
-    generation_settings: dict[str, Any]
+    original_prompt: Prompt
+    negative_prompt: NegativePrompt | None = None
+    model_used: SingleLineText = Field(max_length=64)
+    generation_settings: StorableJson = Field(
+        description="Free-form; its keys and strings hold no control character but tab and "
+        "newline, its numbers are finite and fit in 64 bits"
+    )
     generated_at: AwareDatetime
 
 

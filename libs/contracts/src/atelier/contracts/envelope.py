@@ -15,6 +15,7 @@ from typing import ClassVar, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from atelier.contracts import subjects
+from atelier.contracts.text import SingleLineText
 
 
 class Envelope(BaseModel, ABC):
@@ -26,9 +27,11 @@ class Envelope(BaseModel, ABC):
     SCHEMA_VERSION: ClassVar[int] = 1
 
     event_id: uuid.UUID
-    type: str
+    type: SingleLineText
     schema_version: int = Field(ge=1)
-    source: str = Field(min_length=1, max_length=64, description="The service that emitted it")
+    source: SingleLineText = Field(
+        min_length=1, max_length=64, description="The service that emitted it"
+    )
     occurred_at: AwareDatetime
     user_id: uuid.UUID = Field(description="The user whose data this event changes")
     correlation_id: uuid.UUID = Field(description="The request this event ultimately serves")

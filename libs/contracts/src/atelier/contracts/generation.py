@@ -5,10 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from atelier.contracts import storage, subjects
 from atelier.contracts.envelope import Envelope
+from atelier.contracts.storage import ObjectKey
+from atelier.contracts.text import BIGINT_MAX, INTEGER_MAX, MULTI_LINE, SINGLE_LINE, MultiLineText
 
 Model = Literal["sdxl", "wan"]
 Mode = Literal["image", "video"]
@@ -16,14 +25,19 @@ Quality = Literal["fast", "high"]
 AssetType = Literal["image", "video"]
 
 MAX_PROMPT_CHARS = 2000
+MAX_REASON_CHARS = 2000
 MAX_IMAGES = 6
 MAX_SEED = 2**32 - 1
 Prompt = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PROMPT_CHARS)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PROMPT_CHARS),
+    MULTI_LINE,
 ]
 NegativePrompt = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=MAX_PROMPT_CHARS)
+    str, StringConstraints(strip_whitespace=True, max_length=MAX_PROMPT_CHARS), MULTI_LINE
 ]
+MimeType = Annotated[str, StringConstraints(max_length=100), SINGLE_LINE]
+WorkerId = Annotated[str, StringConstraints(max_length=128), SINGLE_LINE]
 
 
 class _Frozen(BaseModel):
@@ -43,7 +57,7 @@ class ImageRef(_Frozen):
     """An image of the user's in S3: a workspace or library asset, or an upload."""
 
     bucket: Literal["workspace-temp", "user-library"]
-    key: str = Field(max_length=300, pattern=r"^[0-9a-f-]{36}/[A-Za-z0-9_./-]+$")
+    key: ObjectKey = Field(pattern=r"^[0-9a-f-]{36}/[A-Za-z0-9_./-]+$")
 
     @model_validator(mode="after")
     def _no_traversal(self) -> Self:
@@ -145,12 +159,12 @@ class GeneratedAsset(_Frozen):
 
     index: int = Field(ge=0, lt=MAX_IMAGES)
     asset_type: AssetType
-    storage_key: str
-    thumbnail_key: str
-    mime_type: str
-    file_size_bytes: int = Field(ge=1)
-    width: int = Field(ge=1)
-    height: int = Field(ge=1)
+    storage_key: ObjectKey
+    thumbnail_key: ObjectKey
+    mime_type: MimeType
+    file_size_bytes: int = Field(ge=1, le=BIGINT_MAX)
+    width: int = Field(ge=1, le=INTEGER_MAX)
+    height: int = Field(ge=1, le=INTEGER_MAX)
     duration_seconds: float | None = Field(default=None, ge=0)
     seed: int = Field(ge=0, le=MAX_SEED)
 
@@ -162,9 +176,8 @@ class _JobData(_Frozen):
 
 class GenerationRequestedData(_JobData):
     spec: GenerationSpec
-    request_hash: str | None = Field(
+    request_hash: Annotated[str, StringConstraints(max_length=64), SINGLE_LINE] | None = Field(
         default=None,
-        max_length=64,
         description="With an Idempotency-Key: the hash of the request body it was sent with",
     )
 
@@ -176,19 +189,24 @@ class GenerationRequestedData(_JobData):
 
 
 class GenerationStartedData(_JobData):
-    worker_id: str = Field(max_length=128)
-    attempt: int = Field(ge=1)
+    worker_id: WorkerId
+    attempt: int = Field(ge=1, le=INTEGER_MAX)
 
 
 class GenerationCompletedData(_JobData):
     spec: GenerationSpec
     assets: list[GeneratedAsset] = Field(min_length=1, max_length=MAX_IMAGES)
-    worker_id: str = Field(max_length=128)
+    worker_id: WorkerId
     inference_seconds: float = Field(ge=0)
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the files leave the workspace unless saved; when absent (older "
+        "events), seven days after the event",
+    )
 
 
 class GenerationFailedData(_JobData):
-    reason: str = Field(max_length=2000)
+    reason: MultiLineText = Field(max_length=MAX_REASON_CHARS)
     code: Literal["bad_request", "retries_exhausted", "internal"]
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from atelier.contracts import subjects
 from atelier.contracts.assets import MAX_TAGS, AssetView, Tag, Title, Visibility
 from atelier.contracts.generation import AssetType
 from atelier.contracts.library_events import AssetField, CollectionName, Description
 from atelier.contracts.requests import PageRequest, UserRequest
+from atelier.contracts.text import SINGLE_LINE
 
 SERVICE = "library"
 LIST_ASSETS = subjects.rpc(SERVICE, "list_assets")
@@ -24,12 +26,15 @@ UPDATE_COLLECTION = subjects.rpc(SERVICE, "update_collection")
 DELETE_COLLECTION = subjects.rpc(SERVICE, "delete_collection")
 LOCATE_IMAGE = subjects.rpc(SERVICE, "locate_image")
 
+#: `q`: what a prompt or a title contains.
+SearchText = Annotated[str, StringConstraints(max_length=200), SINGLE_LINE]
+
 
 class AssetFilters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     collection_id: uuid.UUID | None = None
-    q: str | None = Field(default=None, max_length=200, description="Prompt or title contains")
+    q: SearchText | None = Field(default=None, description="Prompt or title contains")
     tag: Tag | None = None
     favorite: bool | None = None
     asset_type: AssetType | None = None

@@ -16,14 +16,16 @@ from atelier.contracts.assets import (
     check_owned_files,
 )
 from atelier.contracts.envelope import AggregateEvent
+from atelier.contracts.storage import ObjectKey
+from atelier.contracts.text import MULTI_LINE, SINGLE_LINE
 
 ASSET_KIND = "library"
 COLLECTION_KIND = "collection"
 
 CollectionName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE
 ]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), MULTI_LINE]
 
 
 class _Frozen(BaseModel):
@@ -60,8 +62,8 @@ class AssetUpdatedData(_AssetData):
 
 class AssetDeletedData(_AssetData):
     source_workspace_asset_id: uuid.UUID
-    storage_key: str
-    thumbnail_key: str
+    storage_key: ObjectKey
+    thumbnail_key: ObjectKey
 
 
 class CopiedToWorkspaceData(_AssetData):
@@ -72,7 +74,7 @@ class CopiedToWorkspaceData(_AssetData):
 
 
 class FilesDeletedData(_AssetData):
-    keys: list[str]
+    keys: list[ObjectKey]
 
 
 class _LibraryAssetEvent(AggregateEvent):

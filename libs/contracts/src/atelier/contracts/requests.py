@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from atelier.contracts.text import SINGLE_LINE
 
 MAX_PAGE_SIZE = 100
+#: The `next_cursor` of the page before, given back as it was received.
+Cursor = Annotated[str, StringConstraints(max_length=200), SINGLE_LINE]
 
 
 class UserRequest(BaseModel):
@@ -19,4 +24,4 @@ class UserRequest(BaseModel):
 
 class PageRequest(UserRequest):
     limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: Cursor | None = None

@@ -4,10 +4,23 @@ the same object instead of orphaning a new one."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+from atelier.contracts.text import SINGLE_LINE
 
 WORKSPACE_BUCKET = "workspace-temp"
 LIBRARY_BUCKET = "user-library"
 ALL_BUCKETS = (WORKSPACE_BUCKET, LIBRARY_BUCKET)
+
+#: How long files stay in the workspace unless saved, by default. The event that puts
+#: files there says when they expire (`expires_at`); an event from before it said so
+#: expires this long after it occurred, whatever the settings of the day.
+WORKSPACE_RETENTION = timedelta(days=7)
+
+ObjectKey = Annotated[str, StringConstraints(max_length=300), SINGLE_LINE]
 
 
 def generated_file(user_id: uuid.UUID, job_id: uuid.UUID, index: int, extension: str) -> str:

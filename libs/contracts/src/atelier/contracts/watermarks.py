@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atelier.contracts.text import SingleLineText
+
 
 class Watermark(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    projection: str
+    projection: SingleLineText
     #: The stream sequence the projection's tables reflect.
     position: int = Field(ge=0)
     #: The subject filters the projection reads: it applies no other events.
-    subjects: tuple[str, ...]
+    subjects: tuple[SingleLineText, ...]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from atelier.contracts.assets import MAX_TAGS, AssetSnapshot, Tag, Title, check_owned_files
 from atelier.contracts.envelope import AggregateEvent
+from atelier.contracts.storage import ObjectKey
 
 KIND = "workspace"
 
@@ -32,8 +33,8 @@ class AssetSavedData(_Data):
 class AssetLeftData(_Data):
     """The asset left the workspace; its files go once any library copy is made."""
 
-    storage_key: str
-    thumbnail_key: str
+    storage_key: ObjectKey
+    thumbnail_key: ObjectKey
     library_asset_id: uuid.UUID | None = None
 
 
@@ -42,6 +43,11 @@ class AssetAddedData(_Data):
 
     source_library_asset_id: uuid.UUID
     asset: AssetSnapshot
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the copy leaves the workspace unless saved; when absent (older "
+        "events), seven days after the event",
+    )
 
 
 class AssetUnsavedData(_Data):
@@ -49,7 +55,7 @@ class AssetUnsavedData(_Data):
 
 
 class FilesDeletedData(_Data):
-    keys: list[str]
+    keys: list[ObjectKey]
 
 
 class _WorkspaceEvent(AggregateEvent):

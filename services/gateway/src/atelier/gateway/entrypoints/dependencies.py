@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from atelier.contracts import requests
 from atelier.gateway.auth import User
 from atelier.gateway.bootstrap import Gateway
 
@@ -30,4 +31,4 @@ async def get_user(
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 UserDep = Annotated[User, Depends(get_user)]
-Cursor = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[requests.Cursor | None, Query()]

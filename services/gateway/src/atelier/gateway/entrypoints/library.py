@@ -22,7 +22,7 @@ async def list_assets(
     user: UserDep,
     gw: GatewayDep,
     collection_id: uuid.UUID | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: api.SearchText | None = None,
     tag: Tag | None = None,
     favorite: bool | None = None,
     asset_type: AssetType | None = None,
