@@ -22,6 +22,21 @@ CONNECTION_ERRORS = (
 )
 
 
+#: SQLSTATE classes of errors that the data itself causes, whoever writes it and whenever:
+#: data exception (22: e.g. a NUL in text), integrity constraint violation (23), program
+#: limit exceeded (54: e.g. an index row too large).
+_DATA_ERROR_CLASSES = frozenset({"22", "23", "54"})
+
+
+def caused_by_data(error: BaseException) -> bool:
+    """Whether writing some data failed because of that data (writing it again would fail
+    again), rather than because of the connection, the server or the code."""
+    if isinstance(error, asyncpg.PostgresError):
+        return (error.sqlstate or "")[:2] in _DATA_ERROR_CLASSES
+    # asyncpg's own argument encoding errors (e.g. an int beyond int64) are ValueErrors too
+    return isinstance(error, ValueError | ArithmeticError)
+
+
 def identifier(name: str) -> str:
     """A schema or table name safe to put in SQL text (no quoting games)."""
     if not _IDENTIFIER.fullmatch(name):

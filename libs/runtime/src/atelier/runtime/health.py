@@ -103,6 +103,16 @@ def s3_check(objects, bucket: str) -> Check:
     return check
 
 
+def projection_check(runner) -> Check:
+    """Unready while a projection runner is stalled (see ProjectionRunner.stalled)."""
+
+    async def check() -> None:
+        if runner.stalled():
+            raise RuntimeError(f"no progress for over {runner.stall_seconds:g} s")
+
+    return check
+
+
 def consumer_check(js, stream: str, durable: str) -> Check:
     async def check() -> None:
         await js.consumer_info(stream, durable)

@@ -33,7 +33,25 @@ CONSUMER_PENDING = Gauge(
 PROJECTION_LAG = Gauge(
     "atelier_projection_lag", "Events a projection has yet to apply", ["projection"]
 )
+PROJECTION_STALLED = Gauge(
+    "atelier_projection_stalled",
+    "1 while a projection has events to apply and has made no progress for a while",
+    ["projection"],
+)
+PROJECTION_RESTARTS = Counter(
+    "atelier_projection_restarts_total",
+    "Times a projection's reader started again from the stored position",
+    ["projection"],
+)
 DEAD_LETTERED = Gauge("atelier_dead_letters", "Messages in the dead-letter stream")
+DEAD_LETTERS_TOTAL = Counter(
+    "atelier_dead_lettered_total",
+    "Messages this process dead-lettered, by consumer and why",
+    ["consumer", "why"],
+)
+RETRIES = Counter(
+    "atelier_consumer_retries_total", "Messages handed back to be tried again", ["consumer"]
+)
 
 
 def exposition() -> tuple[bytes, str]:

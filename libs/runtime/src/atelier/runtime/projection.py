@@ -8,6 +8,14 @@ redelivery or a second replica can neither skip an event nor apply one twice.
 
 Live updates and a full rebuild run through the same `ProjectionRunner`; a rebuild
 only points it at an empty shadow schema and stops when it has caught up.
+
+One event never stops a projection. An event that does not decode, or that decodes but
+whose writes the database refuses because of its data (`db.caused_by_data`: a NUL in a
+text, a number out of range, a broken constraint), is dead-lettered and the position
+moves past it in the same transaction; live and rebuild find the same such events, so a
+rebuild still equals the live tables. A reader that sees a gap in what its consumer
+delivered (a message lost while the connection came back) reads again from the stored
+position. A runner that has a backlog and makes no progress is `stalled` (see /readyz).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -31,9 +40,9 @@ from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.contracts.streams import EVENTS
 from atelier.contracts.watermarks import Watermark
 from atelier.runtime import tracing
-from atelier.runtime.db import CONNECTION_ERRORS, identifier
+from atelier.runtime.db import CONNECTION_ERRORS, caused_by_data, identifier
 from atelier.runtime.dead_letters import dead_letter
-from atelier.runtime.metrics import PROJECTION_LAG
+from atelier.runtime.metrics import PROJECTION_LAG, PROJECTION_RESTARTS, PROJECTION_STALLED
 from atelier.runtime.writes import Writes
 
 log = logging.getLogger(__name__)
@@ -76,6 +85,14 @@ def pending(batch: Sequence[Msg]) -> int:
     return batch[-1].metadata.num_pending
 
 
+class ReaderGap(Exception):
+    """The consumer delivered messages this reader never received (lost in a reconnect)."""
+
+
+#: A failing reader waits this long before it reads again, doubling up to the last.
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0)
+
+
 class ProjectionRunner:
     def __init__(
         self,
@@ -90,10 +107,15 @@ class ProjectionRunner:
         stream: str = EVENTS.name,
         replay: bool = False,
         announce: NatsClient | None = None,
+        stall_seconds: float = 30.0,
+        gap_check_seconds: float = 5.0,
     ) -> None:
         """`replay`: the events are old (a rebuild), so their traces are linked to, not
         joined. `announce`: publish the position reached on this connection (see
-        atelier.contracts.watermarks), after every batch and every idle wait."""
+        atelier.contracts.watermarks), after every batch and every idle wait.
+        `stall_seconds`: how long without progress, events waiting, makes it `stalled`.
+        `gap_check_seconds`: how often an idle reader asks its consumer what it delivered
+        (a message lost at the end of a burst would otherwise wait for the next event)."""
         self.js = js
         self.pool = pool
         self.projection = projection
@@ -104,7 +126,11 @@ class ProjectionRunner:
         self.stream = stream
         self.replay = replay
         self.announce = announce
+        self.stall_seconds = stall_seconds
+        self.gap_check_seconds = gap_check_seconds
         self._applied = asyncio.Condition()
+        #: When the runner last applied a batch or found nothing to apply (monotonic).
+        self._progressed_at = time.monotonic()
 
     async def prepare(self) -> None:
         """Create the schema, the tracking row and the projection's tables."""
@@ -129,10 +155,12 @@ class ProjectionRunner:
     async def run(self, stop: asyncio.Event, *, until_caught_up: bool = False) -> int:
         """Follow the log until `stop` (or, for a rebuild, until the end of the log).
 
-        Any failure of NATS or Postgres restarts the reader from the stored position.
+        Any failure (NATS, PostgreSQL, a hole in what was delivered, a bug) restarts the
+        reader from the stored position, after a pause that grows while failures repeat.
         """
         await self.prepare()
         end = await self._last_stream_sequence() if until_caught_up else None
+        failures = 0
         while not stop.is_set():
             try:
                 position = await self.position()
@@ -141,18 +169,36 @@ class ProjectionRunner:
                         position = await self.apply_batch(batch)
                     elif end is not None:
                         return await self.position()  # idle: nothing more for our filter
+                    self._progressed()
+                    failures = 0
                     await self._announce(position)
                     if end is not None and batch and (position >= end or not pending(batch)):
                         return position  # nothing more for our filter: do not wait idle
-            except (
-                TimeoutError,
-                nats.errors.Error,
-                asyncpg.PostgresError,
-                *CONNECTION_ERRORS,
-            ) as error:
-                log.warning("projection reader restarts", extra={"error": repr(error)})
-                await asyncio.sleep(self.idle_wait)
+            except Exception as error:  # whatever it was, the stored position is the truth
+                failures += 1
+                PROJECTION_RESTARTS.labels(self.projection.name).inc()
+                log.warning(
+                    "projection reader restarts",
+                    extra={"projection": self.projection.name, "error": repr(error)},
+                    exc_info=not isinstance(error, _EXPECTED_FAILURES),
+                )
+                self._update_stalled()
+                delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS)) - 1]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
         return await self.position()
+
+    def stalled(self) -> bool:
+        """Whether the runner has gone `stall_seconds` without applying a batch or finding
+        the log read to its end (a lock it waits for, a database refusing it, a bug)."""
+        return time.monotonic() - self._progressed_at > self.stall_seconds
+
+    def _progressed(self) -> None:
+        self._progressed_at = time.monotonic()
+        PROJECTION_STALLED.labels(self.projection.name).set(0)
+
+    def _update_stalled(self) -> None:
+        PROJECTION_STALLED.labels(self.projection.name).set(int(self.stalled()))
 
     async def catch_up_in(self, conn: asyncpg.Connection, until: int) -> int:
         """Apply, inside the caller's transaction, what lies between our position and `until`."""
@@ -170,7 +216,8 @@ class ProjectionRunner:
         return position
 
     async def _read_from(self, position: int, stop: asyncio.Event) -> AsyncIterator[Sequence[Msg]]:
-        """Batches of messages after `position`, in order; an empty batch when idle."""
+        """Batches of messages after `position`, in order and without a hole; an empty
+        batch when idle. Raises ReaderGap after the last message before a hole."""
         sub = await self.js.pull_subscribe(
             "",
             stream=self.stream,
@@ -183,6 +230,9 @@ class ProjectionRunner:
                 mem_storage=True,
             ),
         )
+        #: The consumer numbers what it delivers 1, 2, 3…: the next one we must receive.
+        expected = 1
+        checked_at = time.monotonic()
         try:
             while not stop.is_set():
                 try:
@@ -191,7 +241,20 @@ class ProjectionRunner:
                     batch = []
                 lag = batch[-1].metadata.num_pending if batch else 0
                 PROJECTION_LAG.labels(self.projection.name).set(lag)
-                yield batch
+                if not batch and time.monotonic() - checked_at > self.gap_check_seconds:
+                    checked_at = time.monotonic()
+                    delivered = (await sub.consumer_info()).delivered.consumer_seq or 0
+                    if delivered >= expected:
+                        raise ReaderGap(f"consumer delivered up to {delivered}, got {expected - 1}")
+                whole = _contiguous(batch, expected)
+                if len(whole) == len(batch):
+                    expected += len(batch)
+                    yield batch
+                    continue
+                if whole:  # what came before the hole is fine to apply
+                    yield whole
+                got = batch[len(whole)].metadata.sequence.consumer
+                raise ReaderGap(f"expected delivery {expected + len(whole)}, got {got}")
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
@@ -255,59 +318,91 @@ class ProjectionRunner:
     async def _apply(self, conn: asyncpg.Connection, messages: Sequence[Msg], position: int) -> int:
         """Apply, in the caller's transaction, what is past `position` (locked by the caller);
         store the new position."""
-        start = position
         fresh = [msg for msg in messages if msg.metadata.sequence.stream > position]
         # (older ones: another replica, or an earlier run, applied them already)
-        if self.replay and fresh:
+        if not fresh:
+            return position
+        decoded = [(msg, await self._decode(msg)) for msg in fresh]
+        events = [(msg, event) for msg, event in decoded if event is not None]
+        if self.replay:
             name = f"rebuild {self.projection.name}"
             with tracing.replay_span(name, self.projection.name, [m.headers for m in fresh]):
-                position = await self._apply_each(conn, fresh, position)
+                await self._apply_all(conn, events)
         else:
-            position = await self._apply_each(conn, fresh, position)
-        if position != start:
-            await conn.execute(
-                "UPDATE projection_tracking SET position = $2, updated_at = now() "
-                "WHERE projection = $1",
-                self.projection.name,
-                position,
-            )
+            await self._apply_all(conn, events)
+        position = fresh[-1].metadata.sequence.stream
+        await conn.execute(
+            "UPDATE projection_tracking SET position = $2, updated_at = now() "
+            "WHERE projection = $1",
+            self.projection.name,
+            position,
+        )
         return position
 
-    async def _apply_each(self, conn: asyncpg.Connection, messages: Sequence[Msg], position: int):
-        if self.replay and isinstance(self.projection, BatchedProjection):
-            return await self._apply_batched(conn, messages, position)
-        for msg in messages:
-            if (event := await self._decode(msg)) is not None:
-                if self.replay:
-                    await self.projection.apply(conn, event)
+    async def _apply_all(self, conn: asyncpg.Connection, events: Sequence[tuple[Msg, Envelope]]):
+        """All at once; if the data of some event is refused, one at a time, each in a
+        savepoint of its own, dead-lettering those refused: the same events whether live
+        or in a rebuild, since each is tried on the tables as its predecessors left them."""
+        try:
+            async with conn.transaction():  # a savepoint: the batch as a whole
+                if self.replay and isinstance(self.projection, BatchedProjection):
+                    writes = Writes()
+                    for _, event in events:
+                        self.projection.write(event, writes)
+                    await writes.flush(conn)
                 else:
-                    with tracing.process_span(
-                        event.type, msg.subject, msg.headers, group=self.projection.name
-                    ):
-                        await self.projection.apply(conn, event)
-            position = msg.metadata.sequence.stream
-        return position
+                    for msg, event in events:
+                        await self._apply_one(conn, msg, event)
+        except Exception as error:
+            if not caused_by_data(error):
+                raise
+        else:
+            return
+        for msg, event in events:
+            try:
+                async with conn.transaction():
+                    await self._apply_one(conn, msg, event)
+            except Exception as error:
+                if not caused_by_data(error):
+                    raise
+                reason = f"cannot be applied: {type(error).__name__}: {error}"
+                await dead_letter(self.js, self.projection.name, msg, reason, "unappliable")
 
-    async def _apply_batched(
-        self, conn: asyncpg.Connection, messages: Sequence[Msg], position: int
-    ) -> int:
-        """Every event's writes first, then as few statements as their order allows."""
-        writes = Writes()
-        for msg in messages:
-            if (event := await self._decode(msg)) is not None:
-                self.projection.write(event, writes)
-            position = msg.metadata.sequence.stream
-        await writes.flush(conn)
-        return position
+    async def _apply_one(self, conn: asyncpg.Connection, msg: Msg, event: Envelope) -> None:
+        if self.replay:
+            await self.projection.apply(conn, event)
+            return
+        with tracing.process_span(event.type, msg.subject, msg.headers, group=self.projection.name):
+            await self.projection.apply(conn, event)
 
     async def _decode(self, msg: Msg) -> Envelope | None:
         """The event, or None when it is poison (then it is dead-lettered)."""
         try:
             return decode_event(msg.subject, msg.data)
         except UndecodableEvent as error:
-            await dead_letter(self.js, self.projection.name, msg, str(error))
+            await dead_letter(self.js, self.projection.name, msg, str(error), "undecodable")
             return None
 
     async def _last_stream_sequence(self) -> int:
         info = await self.js.stream_info(self.stream)
         return info.state.last_seq
+
+
+#: Failures a reader meets in normal operation (servers restarting, connections breaking,
+#: a message lost on the way): logged without a traceback.
+_EXPECTED_FAILURES = (
+    TimeoutError,
+    ReaderGap,
+    nats.errors.Error,
+    asyncpg.PostgresError,
+    *CONNECTION_ERRORS,
+)
+
+
+def _contiguous(batch: Sequence[Msg], expected: int) -> Sequence[Msg]:
+    """The messages of `batch` the consumer delivered as `expected`, `expected` + 1, …,
+    up to the first one out of line."""
+    for index, msg in enumerate(batch):
+        if msg.metadata.sequence.consumer != expected + index:
+            return batch[:index]
+    return batch

@@ -21,9 +21,11 @@ from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.consumer import Handler, WorkConsumer, ensure_consumer
 from atelier.runtime.db import create_pool
 from atelier.runtime.health import (
+    Check,
     consumer_check,
     nats_check,
     postgres_check,
+    projection_check,
     s3_check,
     serve_health,
 )
@@ -34,11 +36,14 @@ from atelier.runtime.settings import RuntimeSettings
 
 @dataclass(frozen=True)
 class Resources:
+    settings: RuntimeSettings
     nc: NatsClient
     bus: EventBus
     objects: ObjectStore
     #: None for a service without tables (the GPU workers).
     pool: asyncpg.Pool | None
+    #: What /readyz checks; parts started later (a projection) add theirs.
+    checks: dict[str, Check]
 
 
 @asynccontextmanager
@@ -68,14 +73,24 @@ async def resources(
             for durable in durables
         }
         await serve_health(settings, checks, stack)
-        yield Resources(nc=nc, bus=EventBus(nc), pool=pool, objects=objects)
+        yield Resources(
+            settings=settings, nc=nc, bus=EventBus(nc), pool=pool, objects=objects, checks=checks
+        )
 
 
 def live_projection(res: Resources, projection: Projection, schema: str) -> ProjectionRunner:
-    """A service's projection runner over its tables, announcing its watermark."""
-    return ProjectionRunner(
-        js=res.bus.js, pool=res.pool, projection=projection, schema=schema, announce=res.nc
+    """A service's projection runner over its tables, announcing its watermark; /readyz
+    turns unready while it is stalled."""
+    runner = ProjectionRunner(
+        js=res.bus.js,
+        pool=res.pool,
+        projection=projection,
+        schema=schema,
+        announce=res.nc,
+        stall_seconds=res.settings.projection_stall_seconds,
     )
+    res.checks[f"projection {projection.name}"] = projection_check(runner)
+    return runner
 
 
 Route = tuple[str, type, rpc.Handler]
@@ -97,7 +112,15 @@ def reactor_config(durable: str, subjects: list[str]) -> ConsumerConfig:
     )
 
 
-async def reactor(bus: EventBus, config: ConsumerConfig, handle: Handler) -> WorkConsumer:
+async def reactor(res: Resources, config: ConsumerConfig, handle: Handler) -> WorkConsumer:
     """A work consumer on its own durable consumer, created or updated first."""
-    await ensure_consumer(bus.js, EVENTS.name, config)
-    return WorkConsumer(js=bus.js, stream=EVENTS.name, durable=config.durable_name, handle=handle)
+    await ensure_consumer(res.bus.js, EVENTS.name, config)
+    return WorkConsumer(
+        js=res.bus.js,
+        stream=EVENTS.name,
+        durable=config.durable_name,
+        handle=handle,
+        concurrency=res.settings.reactor_concurrency,
+        max_attempts=res.settings.reactor_max_attempts,
+        config=config,
+    )

@@ -27,6 +27,12 @@ class RuntimeSettings(BaseSettings):
     health_host: str = "127.0.0.1"
     #: Identifies this process in events (worker_id) and logs.
     instance_id: str = Field(default="", max_length=128)
+    #: A projection this long without progress while events wait turns /readyz unready.
+    projection_stall_seconds: float = Field(default=30.0, gt=0)
+    #: Reactors: messages handled at once, and attempts before a failing one is
+    #: dead-lettered (retried with a growing delay, up to 5 minutes: about 2 hours).
+    reactor_concurrency: int = Field(default=8, ge=1, le=256)
+    reactor_max_attempts: int = Field(default=30, ge=1)
 
     @property
     def presign_endpoint_url(self) -> str:

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -26,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from atelier.contracts import storage, subjects
 from atelier.contracts.generation import (
+    MAX_REASON_CHARS,
     OUTCOMES,
     AssetType,
     GeneratedAsset,
@@ -42,6 +44,7 @@ from atelier.contracts.generation import (
     ImageRef,
 )
 from atelier.contracts.progress import StepProgress
+from atelier.contracts.text import MULTI_LINE
 from atelier.runtime import metrics
 from atelier.runtime.accelerator import GenerationInterrupted, StepHooks
 from atelier.runtime.bus import EventBus
@@ -129,12 +132,15 @@ class GenerationWorker:
         renderer: Renderer,
         worker_id: str,
         max_attempts: int = 3,
+        retention: timedelta = storage.WORKSPACE_RETENTION,
     ) -> None:
+        """`retention`: how long the files stay in the workspace unless saved."""
         self.bus = bus
         self.objects = objects
         self.renderer = renderer
         self.worker_id = worker_id
         self.max_attempts = max_attempts
+        self.retention = retention
         self.source = f"gpu-{renderer.model}"
         #: Jobs whose cancellation was seen on the bus while they may be running.
         self.cancelled: set[uuid.UUID] = set()
@@ -218,6 +224,7 @@ class GenerationWorker:
                 assets=assets,
                 worker_id=self.worker_id,
                 inference_seconds=seconds,
+                expires_at=datetime.now(UTC) + self.retention,
             ),
         )
 
@@ -278,7 +285,11 @@ class GenerationWorker:
         await self._discard_files(request)
         metrics.JOBS.labels(request.data.model, "failed").inc()
         data = GenerationFailedData(
-            job_id=request.data.job_id, model=request.data.model, reason=reason, code=code
+            job_id=request.data.job_id,
+            model=request.data.model,
+            # an error's text can hold anything (a long traceback, colour codes, a NUL)
+            reason=MULTI_LINE.replaced(reason, MAX_REASON_CHARS),
+            code=code,
         )
         await self._publish(GenerationFailed, request, data)
 

@@ -7,10 +7,12 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from datetime import timedelta
 
 from pydantic import Field
 
 from atelier.contracts import storage
+from atelier.contracts.storage import WORKSPACE_RETENTION
 from atelier.contracts.streams import EVENTS
 from atelier.runtime.consumer import WorkConsumer, ensure_consumer
 from atelier.runtime.lifecycle import run_service, wait_all
@@ -34,6 +36,10 @@ class WorkerSettings(RuntimeSettings):
     torch_compile: bool = False
     channels_last: bool = False
     max_attempts: int = Field(default=3, ge=1, le=20)
+    #: How long generated files stay in the workspace unless saved (fixed in the event).
+    workspace_retention_days: float = Field(
+        default=WORKSPACE_RETENTION.total_seconds() / 86400, gt=0
+    )
     ack_wait_seconds: float = Field(default=60.0, ge=4.0)
 
 
@@ -68,6 +74,7 @@ async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Even
             renderer=renderer,
             worker_id=settings.instance_id or f"{socket.gethostname()}:{os.getpid()}",
             max_attempts=settings.max_attempts,
+            retention=timedelta(days=settings.workspace_retention_days),
         )
         await worker.watch_cancellations()
         consumer = WorkConsumer(
@@ -76,6 +83,9 @@ async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Even
             durable=config.durable_name,
             handle=worker.handle,
             heartbeat_seconds=settings.ack_wait_seconds / 4,
+            # the worker itself fails a job after its attempts: every job gets an outcome
+            max_attempts=None,
+            config=config,
         )
         log.info("worker ready", extra={"model": renderer.model, "consumer": config.durable_name})
         await wait_all(
