@@ -43,7 +43,7 @@ def quick() -> bool:
 
 def projections() -> list[tuple[str, Projection]]:
     """The real projections of the workspace and library services, by their schema."""
-    return [("workspace", WorkspaceProjection(retention_days=7)), ("library", LibraryProjection())]
+    return [("workspace", WorkspaceProjection()), ("library", LibraryProjection())]
 
 
 @contextlib.contextmanager

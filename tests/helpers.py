@@ -20,12 +20,14 @@ from PIL import Image
 from atelier.contracts import examples, subjects
 from atelier.contracts.generation import OUTCOMES, GenerationCompleted
 from atelier.contracts.storage import WORKSPACE_BUCKET
-from atelier.contracts.streams import EVENTS
+from atelier.contracts.streams import DEAD_LETTERS, EVENTS
 from atelier.library.projection import LibraryProjection
 from atelier.runtime.aggregates import read_history
 from atelier.runtime.bus import EventBus, connect
+from atelier.runtime.dead_letters import ORIGINAL_SUBJECT
 from atelier.runtime.objects import ObjectStore
 from atelier.stack.platform import Platform
+from atelier.stack.provision import durable_consumers
 from atelier.workspace.projection import WorkspaceProjection
 
 T = TypeVar("T")
@@ -114,6 +116,29 @@ async def library_items(api: httpx.AsyncClient, **params) -> list[dict]:
     return response.json()["items"]
 
 
+async def library_asset(api: httpx.AsyncClient, library_id: str) -> dict:
+    """Wait until the library lists the asset; return it."""
+
+    async def probe():
+        return next((a for a in await library_items(api) if a["id"] == library_id), None)
+
+    return await eventually(probe)
+
+
+async def saved_asset(platform: Platform, api: httpx.AsyncClient, user_id) -> tuple[dict, str]:
+    """A workspace asset of a new job, saved to the library: the asset, its library id."""
+    (asset,) = await seeded_assets(platform, api, user_id, 1)
+    saved = await api.post(f"/v1/workspace/assets/{asset['id']}/save")
+    library_id = saved.json()["library_asset_id"]
+    await library_asset(api, library_id)
+    return asset, library_id
+
+
+async def objects_exist(platform: Platform, bucket: str, *keys: str) -> list[bool]:
+    async with store(platform) as s3:
+        return [await s3.exists(bucket, key) for key in keys]
+
+
 async def seeded_assets(platform: Platform, api: httpx.AsyncClient, user_id, n: int) -> list[dict]:
     """Seed a job of `n` images and wait until the workspace lists them."""
     completed = await seed_workspace(platform, user_id, n)
@@ -124,7 +149,7 @@ async def settled(platform: Platform, timeout: float = 30.0) -> None:
     """Wait until every reactor has drained its consumer and every projection has applied
     the last event it reads: the platform is at rest and its tables are final."""
     projections = {
-        "workspace": WorkspaceProjection(retention_days=7),
+        "workspace": WorkspaceProjection(),
         "library": LibraryProjection(),
     }
     events = await bus(platform)
@@ -211,6 +236,37 @@ async def outcome(platform: Platform, user_id: uuid.UUID, job_id: str, timeout: 
 
     try:
         return await eventually(ended, timeout=timeout)
+    finally:
+        await events.nc.close()
+
+
+def readers_of(subject: str) -> set[str]:
+    """The consumers (projections and durable consumers) whose filters select `subject`."""
+    filters = {
+        projection.name: list(projection.subjects)
+        for projection in (WorkspaceProjection(), LibraryProjection())
+    }
+    for config in durable_consumers():
+        filters[config.durable_name] = config.filter_subjects or [config.filter_subject]
+    return {
+        name
+        for name, wanted in filters.items()
+        if any(subjects.matches(each, subject) for each in wanted)
+    }
+
+
+async def dead_lettered(platform: Platform) -> dict[tuple[str, str], dict[str, str]]:
+    """Every dead letter so far: (consumer, original subject) → its headers."""
+    events = await bus(platform)
+    try:
+        info = await events.js.stream_info(DEAD_LETTERS.name)
+        found = {}
+        for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+            with contextlib.suppress(NotFoundError):
+                msg = await events.js.get_msg(DEAD_LETTERS.name, sequence)
+                consumer = msg.subject.removeprefix(f"{subjects.DEAD_LETTER_ROOT}.")
+                found[consumer, msg.headers[ORIGINAL_SUBJECT]] = msg.headers
+        return found
     finally:
         await events.nc.close()
 

@@ -19,6 +19,9 @@ class Figures:
     cancelled: int = 0
     #: Workspace and library actions that got an answer.
     actions: int = 0
+    #: Seconds the process hit was down: from the fault until it was started again (by the
+    #: suite, or by the supervisor) or woken up.
+    down_s: float = 0.0
     #: Processes that came back: the one hit, and services still unready once it ran
     #: again; seconds from its restart until every service was ready and the workspace
     #: projection had caught up.

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from tests.chaos import invariants
-from tests.chaos.faults import FAULTS, all_ready, projection_backlog
+from tests.chaos.faults import FAULTS, all_ready, projection_backlog, supervised_restarts
 from tests.chaos.figures import FIGURES, Figures
 from tests.chaos.load import Load
 from tests.helpers import eventually
@@ -26,16 +26,18 @@ LOADS: list[Load] = []
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_the_platform_is_whole_again_after(stack, fault: str) -> None:
-    servers, platform = stack
+    platform = stack.platform
     figures = Figures(fault)
     load = Load(uuid.uuid4(), JOBS_PER_FAULT)
     LOADS.append(load)
+    restarts = supervised_restarts(platform)
     driving = asyncio.create_task(load.run(platform))
     try:
         await load.wait_accepted(1)
-        recovery = await FAULTS[fault](servers, platform, load)
+        recovery = await FAULTS[fault](stack, load)
         unready = await all_ready(platform)
         await eventually(lambda: _no_backlog(platform), timeout=120)
+        figures.down_s = round(recovery.down_s, 1)
         figures.recover_s = round(time.monotonic() - recovery.restored_at, 1)
         figures.backlog = recovery.backlog
         figures.recoveries = len({recovery.process} | unready)
@@ -54,6 +56,12 @@ async def test_the_platform_is_whole_again_after(stack, fault: str) -> None:
     figures.cancelled = outcomes["cancelled"]
     FIGURES.append(figures)
     assert figures.completed + figures.failed + figures.cancelled == figures.accepted
+    # The supervisor must not hide a crash: it restarted the victim of a supervised fault,
+    # once, and nothing else.
+    now = supervised_restarts(platform)
+    restarted = {name: now[name] - n for name, n in restarts.items() if now[name] != n}
+    expected = {recovery.process: 1} if fault.startswith("supervised") else {}
+    assert restarted == expected, f"restarted by the supervisor: {restarted}"
 
 
 async def _no_backlog(platform) -> bool:

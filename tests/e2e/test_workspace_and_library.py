@@ -10,7 +10,9 @@ from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
 from tests.helpers import (
     client,
     eventually,
+    library_asset,
     library_items,
+    objects_exist,
     seed_workspace,
     seeded_assets,
     settled,
@@ -19,18 +21,6 @@ from tests.helpers import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-async def objects_exist(platform, bucket: str, *keys: str) -> list[bool]:
-    async with store(platform) as s3:
-        return [await s3.exists(bucket, key) for key in keys]
-
-
-async def library_asset(api, library_id: str) -> dict:
-    async def probe():
-        return next((a for a in await library_items(api) if a["id"] == library_id), None)
-
-    return await eventually(probe)
 
 
 async def collection(api, collection_id: str) -> dict:

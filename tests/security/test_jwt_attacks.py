@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from atelier.contracts import subjects
-from atelier.contracts.streams import LIMIT_COUNTERS, RATE_COUNTERS
+from atelier.contracts.streams import ACTIVE_JOBS, RATE_COUNTERS
 from atelier.stack.platform import Platform
 from tests.helpers import bus, count_events
 from tests.security.api_routes import QUICK_JOB, api_routes, concrete_path
@@ -104,15 +104,18 @@ async def test_the_same_request_with_a_good_token_is_published(platform: Platfor
 
 
 async def _published_for(platform: Platform, user: uuid.UUID) -> int:
-    """The user's events on the log, and their limit counters (admission counts first)."""
-    counters = [f"{subjects.LIMITS_ROOT}.*.{user}", f"{subjects.LIMITS_ROOT}.*.{user}.>"]
+    """The user's events on the log, their submit counters and their active jobs
+    (admission counts first)."""
+    limits = {
+        RATE_COUNTERS.name: f"{subjects.LIMITS_ROOT}.*.{user}.>",
+        f"KV_{ACTIVE_JOBS.name}": f"$KV.{ACTIVE_JOBS.name}.{user}",
+    }
     events = await bus(platform)
     try:
         counted = 0
-        for stream in (LIMIT_COUNTERS, RATE_COUNTERS):
-            for pattern in counters:
-                info = await events.js.stream_info(stream.name, subjects_filter=pattern)
-                counted += len(info.state.subjects or {})
+        for stream, pattern in limits.items():
+            info = await events.js.stream_info(stream, subjects_filter=pattern)
+            counted += len(info.state.subjects or {})
     finally:
         await events.nc.close()
     return counted + await count_events(platform, subjects.user_events(user))

@@ -11,30 +11,12 @@ from nats.js.errors import APIError
 
 from atelier.contracts import examples, storage, subjects, workspace_events
 from atelier.contracts.streams import DEAD_LETTERS, EVENTS, MAX_EVENT_BYTES
-from atelier.library.projection import LibraryProjection
 from atelier.runtime.dead_letters import ORIGINAL_SEQUENCE, REASON
 from atelier.stack.platform import Platform
-from atelier.stack.provision import durable_consumers
-from atelier.workspace.projection import WorkspaceProjection
-from tests.helpers import bus, client, eventually, seeded_assets, settled, user_rows
+from tests.helpers import bus, client, eventually, readers_of, seeded_assets, settled, user_rows
 from tests.security.figures import record, refused
 
 pytestmark = pytest.mark.e2e
-
-
-def readers_of(subject: str) -> set[str]:
-    """The consumers (projections and durable consumers) whose filters select `subject`."""
-    filters = {
-        projection.name: list(projection.subjects)
-        for projection in (WorkspaceProjection(retention_days=7), LibraryProjection())
-    }
-    for config in durable_consumers():
-        filters[config.durable_name] = config.filter_subjects or [config.filter_subject]
-    return {
-        name
-        for name, wanted in filters.items()
-        if any(subjects.matches(each, subject) for each in wanted)
-    }
 
 
 def _tampered(event, change) -> tuple[str, bytes]:
@@ -97,6 +79,13 @@ def poisons() -> dict[str, tuple[str, bytes, str]]:
         "prompt over the limit": (
             *_tampered(examples.requested(uuid.uuid4()), _long_prompt),
             "prompt",
+        ),
+        "a NUL in the prompt": (
+            *_tampered(
+                examples.requested(uuid.uuid4()),
+                lambda p: p["data"]["spec"].update(prompt="a\x00b"),
+            ),
+            "control character u+0000",
         ),
         "another user's files": (
             *_tampered(examples.completed(uuid.uuid4()), _another_users_files),

@@ -20,6 +20,7 @@ from atelier.contracts.generation import (
     GenerationStarted,
 )
 from atelier.contracts.library_events import ASSET_KIND, COLLECTION_KIND
+from atelier.contracts.streams import ACTIVE_JOBS
 
 ADMIN = "admin"
 GATEWAY = "gateway"
@@ -69,6 +70,7 @@ SERVICES: dict[str, Permissions] = {
             subjects.generation_events(GenerationRequested.name),
             subjects.generation_events(GenerationCancelRequested.name),
             f"{subjects.LIMITS_ROOT}.>",
+            ACTIVE_JOBS.subjects,
             f"{subjects.RPC_ROOT}.{WORKSPACE}.*",
             f"{subjects.RPC_ROOT}.{LIBRARY}.*",
         ),
@@ -86,7 +88,7 @@ SERVICES: dict[str, Permissions] = {
         WORKSPACE,
         publish=(
             subjects.events_of(workspace.KIND),
-            f"{subjects.LIMITS_ROOT}.active.*",
+            ACTIVE_JOBS.subjects,
             f"{subjects.PROJECTED_ROOT}.*",
         ),
         subscribe=(f"{subjects.RPC_ROOT}.{WORKSPACE}.*", f"{subjects.PROGRESS_ROOT}.>"),

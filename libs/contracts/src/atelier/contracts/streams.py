@@ -47,15 +47,6 @@ DEAD_LETTERS = StreamSpec(
     deny_purge=False,
 )
 
-LIMIT_COUNTERS = StreamSpec(
-    name="ATELIER_LIMITS",
-    subjects=(f"{subjects.LIMITS_ROOT}.active.>",),
-    description="Per-user counters of queued and running jobs",
-    deny_delete=False,
-    deny_purge=False,
-    counters=True,
-)
-
 RATE_COUNTERS = StreamSpec(
     name="ATELIER_RATES",
     subjects=(f"{subjects.LIMITS_ROOT}.rate.>",),
@@ -66,4 +57,25 @@ RATE_COUNTERS = StreamSpec(
     max_age_seconds=3600,
 )
 
-ALL_STREAMS = (EVENTS, DEAD_LETTERS, LIMIT_COUNTERS, RATE_COUNTERS)
+ALL_STREAMS = (EVENTS, DEAD_LETTERS, RATE_COUNTERS)
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """A JetStream key-value bucket (its stream is `KV_{name}`), one value per key."""
+
+    name: str
+    description: str
+
+    @property
+    def subjects(self) -> str:
+        """Where its values are written (`$KV.{name}.{key}`)."""
+        return f"$KV.{self.name}.>"
+
+
+ACTIVE_JOBS = BucketSpec(
+    name="ATELIER_ACTIVE_JOBS",
+    description="Per user: the jobs admitted and not ended yet (compare-and-set only)",
+)
+
+ALL_BUCKETS = (ACTIVE_JOBS,)

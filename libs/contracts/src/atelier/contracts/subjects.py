@@ -115,11 +115,6 @@ def matches(subject_filter: str, subject: str) -> bool:
     return len(tokens) == len(wanted)
 
 
-def active_jobs(user_id: uuid.UUID) -> str:
-    """The counter of a user's queued and running jobs."""
-    return f"{LIMITS_ROOT}.active.{_token(user_id)}"
-
-
 def submits_in_minute(user_id: uuid.UUID, minute: int) -> str:
     """The counter of a user's submits in one minute (minutes since the epoch)."""
     return f"{LIMITS_ROOT}.rate.{_token(user_id)}.{int(minute)}"

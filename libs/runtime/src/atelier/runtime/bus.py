@@ -8,13 +8,19 @@ from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NatsClient
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BadRequestError, NotFoundError
 
 from atelier.contracts import permissions
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.registry import encode_event
-from atelier.contracts.streams import ALL_STREAMS, EVENTS, StreamSpec
+from atelier.contracts.streams import ALL_BUCKETS, ALL_STREAMS, EVENTS, StreamSpec
 from atelier.runtime import tracing
 
 log = logging.getLogger(__name__)
@@ -108,7 +114,8 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
 
 
 async def ensure_streams(nc: NatsClient, replicas: int = 1) -> None:
-    """Create the streams, or bring their configuration up to date; idempotent."""
+    """Create the streams and key-value buckets, or bring their configuration up to
+    date; idempotent."""
     js = nc.jetstream()
     for spec in ALL_STREAMS:
         config = stream_config(spec)
@@ -120,3 +127,13 @@ async def ensure_streams(nc: NatsClient, replicas: int = 1) -> None:
             log.info("stream created", extra={"stream": spec.name})
         else:
             await js.update_stream(config)
+    for bucket in ALL_BUCKETS:
+        await js.create_key_value(
+            KeyValueConfig(
+                bucket=bucket.name,
+                description=bucket.description,
+                history=1,
+                storage=StorageType.FILE,
+                replicas=replicas,
+            )
+        )

@@ -1,20 +1,50 @@
-"""Per-user limits that hold across every gateway replica: JetStream counters.
+"""Per-user limits that hold across every gateway replica, kept in JetStream.
 
-A counter subject (`Nats-Incr`) is incremented atomically by the server, which answers
-with the new total, so N replicas admitting at once cannot overshoot. Active jobs are
-counted up when a job is admitted and down when its outcome is on the log (the workspace
-service's reactor); message ids make each of those happen once per job.
+- **Submits a minute**: a counter subject per user and minute (`Nats-Incr`). The server
+  adds atomically and answers with the total, so replicas admitting at once cannot
+  overshoot.
+- **Active jobs**: the *set* of a user's admitted jobs, one key per user in the KV bucket
+  `ATELIER_ACTIVE_JOBS`, changed only by compare-and-set on its revision. A job joins the
+  set when admitted and leaves it when its outcome is on the log (the workspace reactor).
+  Admitting or releasing one job twice, however late the repeat, changes nothing: the
+  set, unlike a counter, remembers which jobs it holds. `reconcile` mends what a crash
+  leaves behind, from the log: a job admitted by a gateway that died before publishing
+  it (no trace on the log after a grace period), or a job that ended without its release.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nats.js.client import JetStreamContext
+from nats.js.errors import (
+    BadRequestError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    NotFoundError,
+)
+from nats.js.kv import KeyValue
 
 from atelier.contracts import subjects
+from atelier.contracts.generation import OUTCOMES
+from atelier.contracts.streams import ACTIVE_JOBS, EVENTS
+from atelier.runtime.bus import WRONG_LAST_SEQUENCE
+
+log = logging.getLogger(__name__)
+
+_OUTCOME_NAMES = frozenset(outcome.name for outcome in OUTCOMES)
+
+#: Compare-and-set attempts on one user's set before giving up (only that user's own
+#: simultaneous requests compete for it).
+_ATTEMPTS = 20
 
 
 class LimitExceeded(Exception):
@@ -30,14 +60,118 @@ class UserLimits:
     submits_per_minute: int
 
 
-class Limits:
-    def __init__(self, js: JetStreamContext, limits: UserLimits) -> None:
+#: A user's admitted jobs: job id → when it was admitted (seconds since the epoch).
+Jobs = dict[str, float]
+
+
+class ActiveJobs:
+    """The KV bucket of every user's admitted, not yet ended, jobs."""
+
+    def __init__(self, js: JetStreamContext, kv: KeyValue) -> None:
         self.js = js
+        self.kv = kv
+
+    @classmethod
+    async def open(cls, js: JetStreamContext) -> ActiveJobs:
+        return cls(js, await js.key_value(ACTIVE_JOBS.name))
+
+    async def admit(self, user_id: uuid.UUID, job_id: uuid.UUID, limit: int) -> None:
+        """Add the job to the user's set; LimitExceeded when `limit` jobs are in it."""
+
+        def add(jobs: Jobs) -> Jobs | None:
+            if str(job_id) in jobs:
+                return None
+            if len(jobs) >= limit:
+                raise LimitExceeded(f"at most {limit} jobs queued or running at once", 5)
+            return {**jobs, str(job_id): time.time()}
+
+        await self._change(user_id, add)
+
+    async def release(self, user_id: uuid.UUID, job_id: uuid.UUID) -> bool:
+        """The job ended (or was never queued): it no longer counts. False if it did not."""
+
+        def remove(jobs: Jobs) -> Jobs | None:
+            if str(job_id) not in jobs:
+                return None
+            return {job: at for job, at in jobs.items() if job != str(job_id)}
+
+        return await self._change(user_id, remove)
+
+    async def of(self, user_id: uuid.UUID) -> Jobs:
+        return (await self._read(str(user_id)))[0]
+
+    async def reconcile(self, grace_seconds: float) -> int:
+        """Release the jobs the log says are over: ended, or admitted over `grace_seconds`
+        ago and never published. Returns how many it released."""
+        try:
+            users = await self.kv.keys()
+        except NoKeysError:
+            return 0
+        released = 0
+        for user in users:
+            for job, admitted_at in (await self._read(user))[0].items():
+                state = await self._state_on_log(user, job)
+                gone = state == "absent" and time.time() - admitted_at > grace_seconds
+                if (state == "ended" or gone) and await self.release(
+                    uuid.UUID(user), uuid.UUID(job)
+                ):
+                    released += 1
+                    log.info("active job released by reconciliation", extra={"job": job})
+        return released
+
+    async def _state_on_log(self, user: str, job: str) -> str:
+        """`absent`, `ended` or `active`: what the job's last event on the log says."""
+        history = subjects.generation_history(uuid.UUID(user), uuid.UUID(job))
+        try:
+            last = await self.js.get_last_msg(EVENTS.name, history)
+        except NotFoundError:
+            return "absent"
+        return "ended" if last.subject.rsplit(".", 1)[-1] in _OUTCOME_NAMES else "active"
+
+    async def _read(self, key: str) -> tuple[Jobs, int | None]:
+        try:
+            entry = await self.kv.get(key)
+        except KeyNotFoundError:
+            return {}, None
+        return json.loads(entry.value or b"{}"), entry.revision
+
+    async def _change(self, user_id: uuid.UUID, edit: Callable[[Jobs], Jobs | None]) -> bool:
+        """Apply `edit` to the user's set with compare-and-set, again on a conflict.
+        `edit` returns None when there is nothing to change. Returns whether it changed."""
+        key = str(user_id)
+        for attempt in range(_ATTEMPTS):
+            jobs, revision = await self._read(key)
+            changed = edit(jobs)
+            if changed is None:
+                return False
+            try:
+                if revision is None:
+                    await self.kv.create(key, json.dumps(changed).encode())
+                elif changed:
+                    await self.kv.update(key, json.dumps(changed).encode(), last=revision)
+                else:
+                    await self.kv.delete(key, last=revision)
+                return True
+            except KeyWrongLastSequenceError:
+                pass
+            except BadRequestError as error:  # a conditional delete reports it this way
+                if error.err_code != WRONG_LAST_SEQUENCE:
+                    raise
+            await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise LimitExceeded("too many requests at the same moment; retry", retry_after=1)
+
+
+class Limits:
+    """The gateway's side: count a submit and admit the job, or refuse it."""
+
+    def __init__(self, js: JetStreamContext, active: ActiveJobs, limits: UserLimits) -> None:
+        self.js = js
+        self.active = active
         self.limits = limits
 
     async def admit(self, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
-        """Count one submit and one active job; LimitExceeded (and nothing counted as
-        active) when either limit is passed."""
+        """Count one submit and admit one active job; LimitExceeded (and the job not
+        admitted) when either limit is passed."""
         now = time.time()
         submits = await _add(self.js, subjects.submits_in_minute(user_id, int(now // 60)), 1)
         if submits > self.limits.submits_per_minute:
@@ -45,29 +179,14 @@ class Limits:
                 f"at most {self.limits.submits_per_minute} submits a minute",
                 retry_after=max(1, int(60 - now % 60) + 1),
             )
-        active = await _add(self.js, subjects.active_jobs(user_id), 1, f"{job_id}:admitted")
-        if active > self.limits.max_active_jobs:
-            await release(self.js, user_id, job_id)
-            raise LimitExceeded(
-                f"at most {self.limits.max_active_jobs} jobs queued or running at once",
-                retry_after=5,
-            )
+        await self.active.admit(user_id, job_id, self.limits.max_active_jobs)
 
     async def release(self, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
-        await release(self.js, user_id, job_id)
+        await self.active.release(user_id, job_id)
 
 
-async def release(js: JetStreamContext, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
-    """The job has ended (or was never queued): it no longer counts as active. Once per
-    job: the message id makes a second release of the same job a no-op."""
-    await _add(js, subjects.active_jobs(user_id), -1, f"{job_id}:released")
-
-
-async def _add(js: JetStreamContext, subject: str, delta: int, msg_id: str | None = None) -> int:
-    """Add `delta` to a counter subject; the new total (0 for a deduplicated repeat).
+async def _add(js: JetStreamContext, subject: str, delta: int) -> int:
+    """Add `delta` to a counter subject; the new total.
     (A counter publish may not name its stream: the subject decides.)"""
-    headers = {"Nats-Incr": str(delta)}
-    if msg_id:
-        headers["Nats-Msg-Id"] = msg_id
-    ack = await js.publish(subject, b"", headers=headers)
+    ack = await js.publish(subject, b"", headers={"Nats-Incr": str(delta)})
     return int(ack.val) if ack.val is not None else 0

@@ -13,7 +13,7 @@ from atelier.gateway.auth import Authenticator
 from atelier.gateway.config import GatewaySettings
 from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
-from atelier.runtime.limits import Limits, UserLimits
+from atelier.runtime.limits import ActiveJobs, Limits, UserLimits
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.watermarks import Watermarks
 
@@ -52,6 +52,7 @@ async def gateway(settings: GatewaySettings):
                 objects=objects,
                 limits=Limits(
                     nc.jetstream(),
+                    await ActiveJobs.open(nc.jetstream()),
                     UserLimits(
                         max_active_jobs=settings.max_active_jobs_per_user,
                         submits_per_minute=settings.submits_per_minute_per_user,

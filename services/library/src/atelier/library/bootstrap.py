@@ -49,7 +49,7 @@ async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
         ]
         await serve_routes(res.nc, routes, queue=api.SERVICE)
         files = await reactor(
-            res.bus,
+            res,
             reactors.consumer_config(),
             reactors.LibraryReactors(res.bus, res.objects).handle,
         )

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from nats.js.api import ConsumerConfig
 
 from atelier.contracts import library_events as events
@@ -16,6 +18,7 @@ from atelier.library.domain.decisions import SOURCE
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Reject
 from atelier.runtime.objects import ObjectMissing, ObjectStore
+from atelier.runtime.outcomes import Outcome
 from atelier.runtime.service import reactor_config
 
 DURABLE = "library-reactors"
@@ -40,15 +43,18 @@ class LibraryReactors:
         match delivery.event:
             case workspace.AssetSaved() as saved:
                 try:
-                    await self._store(saved)
+                    await self._store(saved, delivery.sequence)
                 except ObjectMissing as missing:
                     # Never expected: the workspace keeps the files until the copy exists.
                     raise Reject(f"the saved asset's file is gone: {missing}") from missing
             case events.AssetDeleted() as deleted:
-                await self._delete_files(deleted)
+                await self._delete_files(deleted, delivery.sequence)
 
-    async def _store(self, saved: workspace.AssetSaved) -> None:
+    async def _store(self, saved: workspace.AssetSaved, sequence: int) -> None:
         user, library_id, source = saved.user_id, saved.data.library_asset_id, saved.data.asset
+        outcome = await Outcome.pending(self.bus, _history(user, library_id), sequence)
+        if outcome is None:
+            return  # stored (and maybe deleted since: a late save must not bring it back)
         stored = await self.objects.copy_asset(
             source,
             storage.WORKSPACE_BUCKET,
@@ -56,7 +62,7 @@ class LibraryReactors:
             storage.library_file(user, library_id, storage.extension_of(source.storage_key)),
             storage.library_thumbnail(user, library_id),
         )
-        await self.bus.publish(
+        await outcome.record(
             events.AssetStored.create(
                 source=SOURCE,
                 user_id=user,
@@ -72,16 +78,22 @@ class LibraryReactors:
             )
         )
 
-    async def _delete_files(self, deleted: events.AssetDeleted) -> None:
+    async def _delete_files(self, deleted: events.AssetDeleted, sequence: int) -> None:
+        library_id = deleted.data.library_asset_id
+        outcome = await Outcome.pending(self.bus, _history(deleted.user_id, library_id), sequence)
+        if outcome is None:
+            return  # deleted already; or saved again since, and these keys hold the new copy
         keys = [deleted.data.storage_key, deleted.data.thumbnail_key]
         await self.objects.delete_all(storage.LIBRARY_BUCKET, keys)
-        await self.bus.publish(
+        await outcome.record(
             events.LibraryFilesDeleted.create(
                 source=SOURCE,
                 user_id=deleted.user_id,
                 causation=deleted,
-                data=events.FilesDeletedData(
-                    library_asset_id=deleted.data.library_asset_id, keys=keys
-                ),
+                data=events.FilesDeletedData(library_asset_id=library_id, keys=keys),
             )
         )
+
+
+def _history(user_id: uuid.UUID, library_asset_id: uuid.UUID) -> str:
+    return subjects.aggregate_history(user_id, events.ASSET_KIND, library_asset_id)

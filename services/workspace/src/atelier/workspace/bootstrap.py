@@ -10,6 +10,7 @@ from atelier.contracts import jobs as job_api
 from atelier.contracts import workspace as api
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.runtime.lifecycle import periodically, wait_all
+from atelier.runtime.limits import ActiveJobs
 from atelier.runtime.metrics import observe_consumers
 from atelier.runtime.service import live_projection, reactor, resources, serve_routes
 from atelier.workspace import jobs, reactors
@@ -23,7 +24,7 @@ from atelier.workspace.uploads import UploadSweeper
 
 
 def projection(settings: WorkspaceSettings) -> WorkspaceProjection:
-    return WorkspaceProjection(settings.retention_days)
+    return WorkspaceProjection()
 
 
 async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
@@ -52,10 +53,16 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
             (api.LOCATE_IMAGE, api.LocateImage, queries.locate_image),
         ]
         await serve_routes(res.nc, routes, queue=api.SERVICE)
+        active_jobs = await ActiveJobs.open(res.bus.js)
         files = await reactor(
-            res.bus,
+            res,
             reactors.consumer_config(),
-            reactors.WorkspaceReactors(res.bus, res.objects).handle,
+            reactors.WorkspaceReactors(
+                res.bus,
+                res.objects,
+                active_jobs,
+                timedelta(days=settings.workspace_retention_days),
+            ).handle,
         )
         await wait_all(
             stop,
@@ -69,6 +76,12 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
                 settings.upload_sweep_interval_seconds,
                 UploadSweeper(res.objects, timedelta(hours=settings.upload_retention_hours)).sweep,
                 "upload sweep",
+            ),
+            periodically(
+                stop,
+                settings.active_jobs_reconcile_seconds,
+                lambda: active_jobs.reconcile(settings.admission_grace_seconds),
+                "active jobs reconciliation",
             ),
             observe_consumers(res.bus.js, [reactors.DURABLE], stop),
         )

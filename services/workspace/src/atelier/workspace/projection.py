@@ -7,13 +7,12 @@ from datetime import datetime
 
 import asyncpg
 
-from atelier.contracts import subjects
+from atelier.contracts import storage, subjects
 from atelier.contracts import workspace_events as events
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import GenerationCompleted, generated_asset_id
 from atelier.runtime.writes import Writes
 from atelier.workspace import jobs
-from atelier.workspace.domain.assets import expires_at
 
 DDL = """
 CREATE TABLE IF NOT EXISTS workspace_assets (
@@ -63,9 +62,6 @@ class WorkspaceProjection:
         subjects.events_of(events.KIND),
     )
 
-    def __init__(self, retention_days: float) -> None:
-        self.retention_days = retention_days
-
     async def create_tables(self, conn: asyncpg.Connection) -> None:
         await conn.execute(DDL)
         await conn.execute(jobs.DDL)
@@ -110,8 +106,10 @@ class WorkspaceProjection:
             )  # fmt: skip
             self._insert(writes, event, row)
 
-    def _insert(self, writes: Writes, event: Envelope, row: tuple) -> None:
-        writes.add(INSERT, (event.user_id, *row, *self._lifetime(event)), **_keys(event, row[0]))
+    def _insert(
+        self, writes: Writes, event: GenerationCompleted | events.AssetAdded, row: tuple
+    ) -> None:
+        writes.add(INSERT, (event.user_id, *row, *lifetime(event)), **_keys(event, row[0]))
 
     def _set_library_asset(self, writes: Writes, event: Envelope, library_asset_id) -> None:
         writes.add(
@@ -120,8 +118,12 @@ class WorkspaceProjection:
             **_keys(event, event.data.asset_id),
         )
 
-    def _lifetime(self, event: Envelope) -> tuple[datetime, datetime]:
-        return event.occurred_at, expires_at(event.occurred_at, self.retention_days)
+
+def lifetime(event: GenerationCompleted | events.AssetAdded) -> tuple[datetime, datetime]:
+    """When an asset came and when it goes: as its event says (never from the settings of
+    the day, so a rebuild gives the same rows whatever they are)."""
+    expires_at = event.data.expires_at or event.occurred_at + storage.WORKSPACE_RETENTION
+    return event.occurred_at, expires_at
 
 
 def _keys(event: Envelope, asset_id) -> dict:

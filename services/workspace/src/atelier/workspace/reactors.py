@@ -12,6 +12,8 @@ own, and their outcomes are events the projection reads.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from nats.js.api import ConsumerConfig
 
 from atelier.contracts import library_events as library
@@ -23,11 +25,12 @@ from atelier.contracts.generation import (
     GenerationCompleted,
     GenerationFailed,
 )
-from atelier.runtime import limits
 from atelier.runtime.aggregates import execute
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Retry
+from atelier.runtime.limits import ActiveJobs
 from atelier.runtime.objects import ObjectStore
+from atelier.runtime.outcomes import Outcome
 from atelier.runtime.service import reactor_config
 from atelier.workspace.domain.lifecycle import SOURCE, unsave
 
@@ -47,33 +50,44 @@ def consumer_config() -> ConsumerConfig:
 
 
 class WorkspaceReactors:
-    def __init__(self, bus: EventBus, objects: ObjectStore) -> None:
+    def __init__(
+        self, bus: EventBus, objects: ObjectStore, active_jobs: ActiveJobs, retention: timedelta
+    ) -> None:
         self.bus = bus
         self.objects = objects
+        self.active_jobs = active_jobs
+        #: How long a copy from the library stays (its event says until when).
+        self.retention = retention
 
     async def handle(self, delivery: Delivery) -> None:
         match delivery.event:
             case events.AssetDiscarded() | events.AssetRemoved() | events.AssetExpired() as left:
-                await self._delete_files(left)
+                await self._delete_files(left, delivery.sequence)
             case library.CopiedToWorkspace() as copied:
-                await self._copy_in(copied)
+                await self._copy_in(copied, delivery.sequence)
             case library.AssetDeleted() as deleted:
-                await self._unsave(deleted)
+                await self._unsave(deleted, delivery.sequence)
             case GenerationCompleted() | GenerationFailed() | GenerationCancelled() as ended:
-                await limits.release(self.bus.js, ended.user_id, ended.data.job_id)
+                await self.active_jobs.release(ended.user_id, ended.data.job_id)
 
-    async def _delete_files(self, left) -> None:
+    async def _delete_files(self, left, sequence: int) -> None:
+        user, asset = left.user_id, left.data.asset_id
+        outcome = await Outcome.pending(
+            self.bus, subjects.aggregate_history(user, events.KIND, asset), sequence
+        )
+        if outcome is None:
+            return  # its files_deleted is on the log
         saved_as = left.data.library_asset_id
         if saved_as is not None and not await self._copied_since_saved(left, saved_as):
-            raise Retry("the library has not stored its copy yet", delay=1.0)
+            raise Retry("the library has not stored its copy yet")
         keys = [left.data.storage_key, left.data.thumbnail_key]
         await self.objects.delete_all(storage.WORKSPACE_BUCKET, keys)
-        await self.bus.publish(
+        await outcome.record(
             events.FilesDeleted.create(
                 source=SOURCE,
-                user_id=left.user_id,
+                user_id=user,
                 causation=left,
-                data=events.FilesDeletedData(asset_id=left.data.asset_id, keys=keys),
+                data=events.FilesDeletedData(asset_id=asset, keys=keys),
             )
         )
 
@@ -86,8 +100,13 @@ class WorkspaceReactors:
         stored = subjects.aggregate(user, library.ASSET_KIND, library_id, library.AssetStored.name)
         return await self.bus.last_sequence(stored) > await self.bus.last_sequence(saved)
 
-    async def _copy_in(self, copied: library.CopiedToWorkspace) -> None:
+    async def _copy_in(self, copied: library.CopiedToWorkspace, sequence: int) -> None:
         user, new_id, source = copied.user_id, copied.data.workspace_asset_id, copied.data.asset
+        outcome = await Outcome.pending(
+            self.bus, subjects.aggregate_history(user, events.KIND, new_id), sequence
+        )
+        if outcome is None:
+            return  # the copy was added (and may be gone again since: it stays gone)
         snapshot = await self.objects.copy_asset(
             source,
             storage.LIBRARY_BUCKET,
@@ -95,7 +114,7 @@ class WorkspaceReactors:
             storage.workspace_copy(user, new_id, storage.extension_of(source.storage_key)),
             storage.workspace_copy_thumbnail(user, new_id),
         )
-        await self.bus.publish(
+        await outcome.record(
             events.AssetAdded.create(
                 source=SOURCE,
                 user_id=user,
@@ -104,15 +123,15 @@ class WorkspaceReactors:
                     asset_id=new_id,
                     source_library_asset_id=copied.data.library_asset_id,
                     asset=snapshot,
+                    expires_at=datetime.now(UTC) + self.retention,
                 ),
             )
         )
 
-    async def _unsave(self, deleted: library.AssetDeleted) -> None:
-        asset_id = deleted.data.source_workspace_asset_id
-        history = subjects.aggregate_history(deleted.user_id, events.KIND, asset_id)
+    async def _unsave(self, deleted: library.AssetDeleted, sequence: int) -> None:
+        user, asset_id = deleted.user_id, deleted.data.source_workspace_asset_id
+        library_id = deleted.data.library_asset_id
+        history = subjects.aggregate_history(user, events.KIND, asset_id)
         await execute(
-            self.bus,
-            history,
-            lambda h: unsave(deleted.user_id, asset_id, h, deleted.data.library_asset_id, deleted),
+            self.bus, history, lambda h: unsave(user, asset_id, h, library_id, deleted, sequence)
         )

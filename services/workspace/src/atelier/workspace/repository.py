@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
@@ -21,6 +23,7 @@ class AssetRow:
     def __init__(self, record: asyncpg.Record) -> None:
         self.user_id: uuid.UUID = record["user_id"]
         self.id: uuid.UUID = record["id"]
+        self.expires_at: datetime | None = record.get("expires_at")
         self.snapshot = AssetSnapshot(**{name: record[name] for name in AssetSnapshot.model_fields})
 
 
@@ -47,11 +50,33 @@ class AssetRepository:
         )
         return [AssetRow(record) for record in records]
 
-    async def expired(self, now: datetime, limit: int) -> list[AssetRow]:
+    async def expired(
+        self, now: datetime, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+    ) -> list[AssetRow]:
+        """Assets due at `now`, in (expires_at, id) order, from just after `after`."""
+        after_time, after_id = after or (None, None)
         records = await self.pool.fetch(
-            f"SELECT user_id, id, {_SNAPSHOT_COLUMNS} FROM workspace_assets "
-            "WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2",
+            f"SELECT user_id, id, expires_at, {_SNAPSHOT_COLUMNS} FROM workspace_assets "
+            "WHERE expires_at <= $1 "
+            "AND ($3::timestamptz IS NULL OR (expires_at, id) > ($3, $4::uuid)) "
+            "ORDER BY expires_at, id LIMIT $2",
             now,
             limit,
+            after_time,
+            after_id,
         )
         return [AssetRow(record) for record in records]
+
+    @asynccontextmanager
+    async def sweeping(self) -> AsyncIterator[bool]:
+        """Whether this replica is the one sweeping now (a PostgreSQL advisory lock on
+        the schema, held while the context lasts; released if the process dies)."""
+        async with self.pool.acquire() as conn:
+            key = "SELECT hashtext(current_schema() || '.expiry sweep')"
+            lock = await conn.fetchval(key)
+            mine = await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock)
+            try:
+                yield mine
+            finally:
+                if mine:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", lock)

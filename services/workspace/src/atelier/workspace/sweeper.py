@@ -1,11 +1,14 @@
 """Expiry: assets past their time leave the workspace as `workspace.asset_expired`.
 
-Every replica may sweep; optimistic concurrency and deterministic message ids make a
-second sweeper's append a no-op. The files reactor then deletes the objects.
+One replica sweeps at a time (an advisory lock; the others skip the round), and it sweeps
+everything due, however much: it walks the due assets in (expires_at, id) order, a page
+at a time, expiring a page's assets concurrently. Optimistic concurrency on each asset's
+history keeps a racing save or discard right; the files reactor then deletes the objects.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -14,25 +17,42 @@ from atelier.contracts import workspace_events as events
 from atelier.runtime.aggregates import execute
 from atelier.runtime.bus import EventBus
 from atelier.workspace.domain.lifecycle import AssetDecisions
-from atelier.workspace.repository import AssetRepository
+from atelier.workspace.repository import AssetRepository, AssetRow
 
 log = logging.getLogger(__name__)
 
 
 class ExpirySweeper:
-    def __init__(self, bus: EventBus, assets: AssetRepository, *, batch: int = 200) -> None:
+    def __init__(
+        self, bus: EventBus, assets: AssetRepository, *, page: int = 500, concurrency: int = 32
+    ) -> None:
         self.bus = bus
         self.assets = assets
-        self.batch = batch
+        self.page = page
+        self.concurrency = asyncio.Semaphore(concurrency)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Expire what is due now; returns how many assets expired."""
+        now = now or datetime.now(UTC)
         expired = 0
-        for row in await self.assets.expired(now or datetime.now(UTC), self.batch):
-            decisions = AssetDecisions(row.user_id, row.id, row.snapshot)
-            history = subjects.aggregate_history(row.user_id, events.KIND, row.id)
-            if await execute(self.bus, history, decisions.expire):
-                expired += 1
+        async with self.assets.sweeping() as mine:
+            if not mine:
+                return 0  # another replica is at it
+            after = None
+            while rows := await self.assets.expired(now, self.page, after):
+                outcomes = await asyncio.gather(*(self._expire(row) for row in rows))
+                expired += sum(outcomes)
+                after = (rows[-1].expires_at, rows[-1].id)
         if expired:
             log.info("assets expired", extra={"count": expired})
         return expired
+
+    async def _expire(self, row: AssetRow) -> bool:
+        async with self.concurrency:
+            decisions = AssetDecisions(row.user_id, row.id, row.snapshot)
+            history = subjects.aggregate_history(row.user_id, events.KIND, row.id)
+            try:
+                return await execute(self.bus, history, decisions.expire)
+            except Exception:  # the next round tries this one again
+                log.exception("expiring an asset failed", extra={"asset": str(row.id)})
+                return False

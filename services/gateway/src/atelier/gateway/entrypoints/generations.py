@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -10,7 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from atelier.contracts import jobs, library, storage, subjects, workspace
 from atelier.contracts.generation import (
@@ -23,6 +24,7 @@ from atelier.contracts.generation import (
 )
 from atelier.contracts.jobs import JobStatus, JobStatusName
 from atelier.contracts.requests import MAX_PAGE_SIZE
+from atelier.contracts.text import SINGLE_LINE
 from atelier.gateway.domain.generation_request import GenerationRequest, ImageSource, resolve
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
 from atelier.gateway.problems import Problem
@@ -37,6 +39,8 @@ _IDEMPOTENCY_NAMESPACE = uuid.UUID("5d1b9f62-6a77-4c1e-9a43-3d8f2c5e7b90")
 UPLOAD_TYPES = {"image/png", "image/jpeg", "image/webp"}
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 4096 * 4096
+
+IdempotencyKey = Annotated[str, StringConstraints(max_length=200), SINGLE_LINE]
 
 
 class JobAccepted(BaseModel):
@@ -56,7 +60,7 @@ async def submit_generation(
     user: UserDep,
     gw: GatewayDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[IdempotencyKey | None, Header()] = None,
 ) -> JobAccepted:
     """Queue a job. With an `Idempotency-Key`, the same key and body give the same job
     (after a gateway restart too: the log remembers); the same key with another body is
@@ -101,7 +105,8 @@ async def _admit_and_publish(
     gw, event: GenerationRequested, *, first_of_its_job: bool = False
 ) -> None:
     """Count the job against the user's limits (429 beyond them), then queue it; a job
-    that could not be queued stops counting at once."""
+    that could not be queued stops counting at once (if the log cannot tell whether it
+    was, the workspace's reconciliation decides later)."""
     user_id, job_id = event.user_id, event.data.job_id
     try:
         await gw.limits.admit(user_id, job_id)
@@ -120,7 +125,9 @@ async def _admit_and_publish(
     except ConcurrencyConflict:
         raise  # the job exists: it counts, and stops counting when it ends
     except BaseException:
-        await gw.limits.release(user_id, job_id)
+        with contextlib.suppress(Exception):  # a lost ack: it may be on the log after all
+            if await _requested(gw, user_id, job_id) is None:
+                await gw.limits.release(user_id, job_id)
         raise
 
 

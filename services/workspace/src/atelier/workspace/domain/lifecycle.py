@@ -126,10 +126,15 @@ def unsave(
     history: History,
     library_id: uuid.UUID,
     cause: Envelope,
+    cause_sequence: int,
 ) -> Decision[bool]:
-    """Its library copy was deleted: the asset counts as not saved again."""
+    """Its library copy was deleted (the `cause`, at stream sequence `cause_sequence`):
+    the asset counts as not saved again. A deletion older than the asset's last save was
+    of an earlier copy (a save names the same library asset every time): nothing to do."""
     last = history.last
     if not (isinstance(last, events.AssetSaved) and last.data.library_asset_id == library_id):
+        return Decision([], False)
+    if history.sequence > cause_sequence:
         return Decision([], False)
     event = events.AssetUnsaved.create(
         source=SOURCE,
