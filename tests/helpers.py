@@ -19,7 +19,7 @@ from PIL import Image
 
 from atelier.contracts import examples, subjects
 from atelier.contracts.generation import OUTCOMES, GenerationCompleted
-from atelier.contracts.storage import WORKSPACE_BUCKET
+from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
 from atelier.contracts.streams import DEAD_LETTERS, EVENTS
 from atelier.library.projection import LibraryProjection
 from atelier.runtime.aggregates import read_history
@@ -132,6 +132,13 @@ async def saved_asset(platform: Platform, api: httpx.AsyncClient, user_id) -> tu
     library_id = saved.json()["library_asset_id"]
     await library_asset(api, library_id)
     return asset, library_id
+
+
+async def library_keys(platform: Platform, user_id, library_id: str) -> list[str]:
+    """The objects of every copy of a library asset (each save makes its own)."""
+    async with store(platform) as s3:
+        listing = await s3.listing(LIBRARY_BUCKET, f"{user_id}/{library_id}/")
+    return sorted(key for key, _ in listing)
 
 
 async def objects_exist(platform: Platform, bucket: str, *keys: str) -> list[bool]:

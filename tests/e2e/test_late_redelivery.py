@@ -11,7 +11,7 @@ import pytest
 from atelier.contracts import library_events as library
 from atelier.contracts import subjects
 from atelier.contracts import workspace_events as workspace
-from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
+from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.contracts.streams import EVENTS
 from atelier.library import reactors as library_reactors
 from atelier.runtime.limits import ActiveJobs, Limits, UserLimits
@@ -23,6 +23,7 @@ from tests.helpers import (
     eventually,
     library_asset,
     library_items,
+    library_keys,
     objects_exist,
     outcome,
     saved_asset,
@@ -80,8 +81,7 @@ async def test_a_late_save_does_not_bring_back_a_deleted_library_asset(platform)
         await redeliver(platform, saved, LIBRARY_REACTORS)
         await settled(platform)
         assert await library_items(api) == []
-    keys = [f"{user}/{library_id}.png", f"{user}/{library_id}.thumb.webp"]
-    assert await objects_exist(platform, LIBRARY_BUCKET, *keys) == [False, False]
+    assert await library_keys(platform, user, library_id) == []
     assert await count_events(platform, library_subject(user, library_id, library.AssetStored)) == 1
 
 
@@ -130,8 +130,7 @@ async def test_a_late_library_deletion_leaves_the_asset_saved_since_alone(platfo
         assert [item["id"] for item in await library_items(api)] == [library_id]
         (item,) = await workspace_items(api)
         assert item["library_asset_id"] == library_id, "the new copy still counts as saved"
-    keys = [f"{user}/{library_id}.png", f"{user}/{library_id}.thumb.webp"]
-    assert await objects_exist(platform, LIBRARY_BUCKET, *keys) == [True, True]
+    assert len(await library_keys(platform, user, library_id)) == 2, "the new copy's files"
     deleted = library_subject(user, library_id, library.LibraryFilesDeleted)
     assert await count_events(platform, deleted) == 1
 

@@ -111,8 +111,8 @@ def _stored(**snapshot_changes) -> library_events.AssetStored:
     snapshot = AssetSnapshot(
         **{
             **asset.model_dump(exclude={"index", "seed", "storage_key", "thumbnail_key"}),
-            "storage_key": storage.library_file(USER, uuid.uuid4(), "png"),
-            "thumbnail_key": storage.library_thumbnail(USER, uuid.uuid4()),
+            "storage_key": storage.library_file(USER, uuid.uuid4(), uuid.uuid4(), "png"),
+            "thumbnail_key": storage.library_thumbnail(USER, uuid.uuid4(), uuid.uuid4()),
             "generation_seed": asset.seed,
             "original_prompt": spec.prompt,
             "model_used": spec.model,

@@ -56,12 +56,17 @@ def workspace_copy_thumbnail(user_id: uuid.UUID, asset_id: uuid.UUID) -> str:
     return f"{user_id}/copies/{asset_id}.thumb.webp"
 
 
-def library_file(user_id: uuid.UUID, library_asset_id: uuid.UUID, extension: str) -> str:
-    return f"{user_id}/{library_asset_id}.{_extension(extension)}"
+def library_file(
+    user_id: uuid.UUID, library_asset_id: uuid.UUID, save_id: uuid.UUID, extension: str
+) -> str:
+    """The library's copy made for one save (`save_id`: the save event's id). A workspace
+    asset saved again after its copy was deleted names the same library asset: each copy
+    has keys of its own, so deleting an old one can never touch the new one's files."""
+    return f"{user_id}/{library_asset_id}/{save_id}.{_extension(extension)}"
 
 
-def library_thumbnail(user_id: uuid.UUID, library_asset_id: uuid.UUID) -> str:
-    return f"{user_id}/{library_asset_id}.thumb.webp"
+def library_thumbnail(user_id: uuid.UUID, library_asset_id: uuid.UUID, save_id: uuid.UUID) -> str:
+    return f"{user_id}/{library_asset_id}/{save_id}.thumb.webp"
 
 
 def extension_of(key: str) -> str:

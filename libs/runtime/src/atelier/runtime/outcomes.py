@@ -1,13 +1,17 @@
 """A reactor's outcome, recorded once per trigger, however late the trigger comes back.
 
 A message id stops a repeated append only within the stream's duplicate window (two
-minutes). A trigger redelivered a day later (a consumer reset, a restore, a replica that
-was paused) must still find its work done: the outcome lives on an aggregate (the library
-asset a save creates, the workspace asset whose files a discard deletes), and whatever
-that aggregate records after the trigger is this outcome, or something that supersedes
-it (a deleted asset saved again). So a reactor first asks whether the aggregate has moved
-past the trigger; if not, it does its side effect (idempotent: deterministic keys) and
-appends the outcome only if the aggregate is still where it was.
+minutes). A trigger redelivered a day later (a consumer reset after a restore, a deleted
+durable consumer created again) must still find its work done. An outcome has a subject
+of its own (`…library.{asset}.stored`, `…workspace.{asset}.files_deleted`), and the
+outcome of a trigger is the first message on that subject after the trigger's stream
+sequence. So a reactor first asks whether that subject has moved past the trigger; if
+not, it does its side effect (idempotent: deterministic keys) and appends the outcome
+only if the subject is still where it was (a racing replica's append wins, once).
+
+Only the outcome's own subject counts, not the whole aggregate: a library asset saved
+again after a deletion lives a second life under the same id, and the first life's late
+`files_deleted` is not the second save's `stored`.
 """
 
 from __future__ import annotations
@@ -22,23 +26,21 @@ from atelier.runtime.consumer import Retry
 @dataclass(frozen=True)
 class Outcome:
     bus: EventBus
-    #: The aggregate's subjects (a wildcard over its events).
-    history_filter: str
-    #: Its last sequence when we looked: the outcome is appended only if it still is.
+    #: The outcome's subject, and its last sequence when we looked.
+    subject: str
     expected: int
 
     @classmethod
-    async def pending(cls, bus: EventBus, history_filter: str, trigger: int) -> Outcome | None:
-        """The outcome still to record for the trigger at stream sequence `trigger`, or
-        None when the aggregate has moved past it (recorded already, or superseded)."""
-        last = await bus.last_sequence(history_filter)
-        return None if last > trigger else cls(bus, history_filter, last)
+    async def pending(cls, bus: EventBus, subject: str, trigger: int) -> Outcome | None:
+        """The outcome still to record on `subject` for the trigger at stream sequence
+        `trigger`, or None when one was recorded after it."""
+        last = await bus.last_sequence(subject)
+        return None if last > trigger else cls(bus, subject, last)
 
     async def record(self, event: Envelope) -> None:
-        """Append `event` unless the aggregate moved meanwhile (then look again later)."""
+        """Append `event` (on `subject`) unless another was appended there meanwhile."""
+        assert event.subject == self.subject, (event.subject, self.subject)
         try:
-            await self.bus.publish(
-                event, expected_last_sequence=self.expected, concurrency_filter=self.history_filter
-            )
+            await self.bus.publish(event, expected_last_sequence=self.expected)
         except ConcurrencyConflict as conflict:
-            raise Retry(f"{self.history_filter} changed meanwhile", delay=0.5) from conflict
+            raise Retry(f"{self.subject} changed meanwhile", delay=0.5) from conflict

@@ -52,15 +52,18 @@ class LibraryReactors:
 
     async def _store(self, saved: workspace.AssetSaved, sequence: int) -> None:
         user, library_id, source = saved.user_id, saved.data.library_asset_id, saved.data.asset
-        outcome = await Outcome.pending(self.bus, _history(user, library_id), sequence)
+        stored = _subject(user, library_id, events.AssetStored)
+        outcome = await Outcome.pending(self.bus, stored, sequence)
         if outcome is None:
             return  # stored (and maybe deleted since: a late save must not bring it back)
         stored = await self.objects.copy_asset(
             source,
             storage.WORKSPACE_BUCKET,
             storage.LIBRARY_BUCKET,
-            storage.library_file(user, library_id, storage.extension_of(source.storage_key)),
-            storage.library_thumbnail(user, library_id),
+            storage.library_file(
+                user, library_id, saved.event_id, storage.extension_of(source.storage_key)
+            ),
+            storage.library_thumbnail(user, library_id, saved.event_id),
         )
         await outcome.record(
             events.AssetStored.create(
@@ -80,9 +83,10 @@ class LibraryReactors:
 
     async def _delete_files(self, deleted: events.AssetDeleted, sequence: int) -> None:
         library_id = deleted.data.library_asset_id
-        outcome = await Outcome.pending(self.bus, _history(deleted.user_id, library_id), sequence)
+        files_deleted = _subject(deleted.user_id, library_id, events.LibraryFilesDeleted)
+        outcome = await Outcome.pending(self.bus, files_deleted, sequence)
         if outcome is None:
-            return  # deleted already; or saved again since, and these keys hold the new copy
+            return  # deleted already (the keys are this copy's own: never a later copy's)
         keys = [deleted.data.storage_key, deleted.data.thumbnail_key]
         await self.objects.delete_all(storage.LIBRARY_BUCKET, keys)
         await outcome.record(
@@ -95,5 +99,5 @@ class LibraryReactors:
         )
 
 
-def _history(user_id: uuid.UUID, library_asset_id: uuid.UUID) -> str:
-    return subjects.aggregate_history(user_id, events.ASSET_KIND, library_asset_id)
+def _subject(user_id: uuid.UUID, library_asset_id: uuid.UUID, event) -> str:
+    return subjects.aggregate(user_id, events.ASSET_KIND, library_asset_id, event.name)

@@ -72,9 +72,8 @@ class WorkspaceReactors:
 
     async def _delete_files(self, left, sequence: int) -> None:
         user, asset = left.user_id, left.data.asset_id
-        outcome = await Outcome.pending(
-            self.bus, subjects.aggregate_history(user, events.KIND, asset), sequence
-        )
+        files_deleted = subjects.aggregate(user, events.KIND, asset, events.FilesDeleted.name)
+        outcome = await Outcome.pending(self.bus, files_deleted, sequence)
         if outcome is None:
             return  # its files_deleted is on the log
         saved_as = left.data.library_asset_id
@@ -102,9 +101,8 @@ class WorkspaceReactors:
 
     async def _copy_in(self, copied: library.CopiedToWorkspace, sequence: int) -> None:
         user, new_id, source = copied.user_id, copied.data.workspace_asset_id, copied.data.asset
-        outcome = await Outcome.pending(
-            self.bus, subjects.aggregate_history(user, events.KIND, new_id), sequence
-        )
+        added = subjects.aggregate(user, events.KIND, new_id, events.AssetAdded.name)
+        outcome = await Outcome.pending(self.bus, added, sequence)
         if outcome is None:
             return  # the copy was added (and may be gone again since: it stays gone)
         snapshot = await self.objects.copy_asset(
