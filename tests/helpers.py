@@ -20,7 +20,7 @@ from PIL import Image
 from atelier.contracts import examples, subjects
 from atelier.contracts.generation import OUTCOMES, GenerationCompleted
 from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
-from atelier.contracts.streams import DEAD_LETTERS, EVENTS
+from atelier.contracts.streams import ACTIVE_JOBS, DEAD_LETTERS, EVENTS, RATE_COUNTERS
 from atelier.library.projection import LibraryProjection
 from atelier.runtime.aggregates import read_history
 from atelier.runtime.bus import EventBus, connect
@@ -285,6 +285,24 @@ async def count_events(platform: Platform, subject_filter: str) -> int:
         return sum((info.state.subjects or {}).values())
     finally:
         await events.nc.close()
+
+
+async def published_for(platform: Platform, user: uuid.UUID) -> int:
+    """The user's events on the log, their submit counters and their active jobs (admission
+    counts first): 0 while nothing of theirs was ever accepted."""
+    limits = {
+        RATE_COUNTERS.name: f"{subjects.LIMITS_ROOT}.*.{user}.>",
+        f"KV_{ACTIVE_JOBS.name}": f"$KV.{ACTIVE_JOBS.name}.{user}",
+    }
+    events = await bus(platform)
+    try:
+        counted = 0
+        for stream, pattern in limits.items():
+            info = await events.js.stream_info(stream, subjects_filter=pattern)
+            counted += len(info.state.subjects or {})
+    finally:
+        await events.nc.close()
+    return counted + await count_events(platform, subjects.user_events(user))
 
 
 class EventStream:

@@ -36,7 +36,7 @@ from tests.deploy.k8s import (
 SECRET_KEYS = {
     "atelier-database": {"DATABASE_URL"},
     "atelier-s3": {"S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"},
-    "atelier-jwt": {"JWT_SECRET"},
+    "atelier-jwt": {"JWT_SECRET", "JWT_SECRET_PREVIOUS"},
     "nats-users": set(permissions.IDENTITIES),
 }
 #: Variables read by libraries rather than by Atelier's settings.
@@ -162,6 +162,26 @@ def test_workloads_are_consistent_where_the_schemas_cannot_tell(overlay):
         for each in spec["containers"]:
             mounts = {m["name"] for m in each.get("volumeMounts", [])}
             assert mounts <= volumes, f"{workload['metadata']['name']}: {mounts - volumes}"
+
+
+def test_the_gateway_trusts_the_tokens_of_each_overlays_identity_provider(overlay):
+    """dev: HS256 secrets (atelier-jwt); prod: the provider's JWKS and issuer, the secrets
+    optional beside them. Either way the gateway's settings validate."""
+    name, docs = overlay
+    spec = container(docs, "gateway")
+    refs = [each["secretRef"] for each in spec["envFrom"] if "secretRef" in each]
+    assert {"name": "atelier-jwt", "optional": True} in refs
+    (config,) = [n for _, n in env_sources(spec) if n.startswith("atelier-identity")]
+    identity = find(docs, "ConfigMap", config)["data"]
+    settings = settings_class("gateway")
+    environment = {k.lower(): v for k, v in identity.items()} | {"jwt_secret": None}
+    if name == "prod":
+        assert identity["JWT_JWKS_URL"].endswith("/.well-known/jwks.json")
+        assert identity["JWT_ISSUER"]
+        assert settings(**environment).jwt_jwks_url == identity["JWT_JWKS_URL"]
+    else:
+        assert "JWT_JWKS_URL" not in identity
+        assert settings(**environment | {"jwt_secret": "from-atelier-jwt"}).hs256_secrets()
 
 
 def test_no_secret_values_are_committed(overlay):

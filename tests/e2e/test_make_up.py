@@ -1,6 +1,7 @@
 """`make up`'s command, run twice on one data directory: it prints a URL and a token that
 work, restarts a service killed behind its back, stops cleanly on Ctrl-C, and the second
-run finds the first run's workspace."""
+run finds the first run's workspace, trusting the tokens of the operator's own secret and
+identity provider (exported before it started) instead of its own."""
 
 import os
 import re
@@ -12,15 +13,18 @@ import time
 import httpx
 import pytest
 
+from atelier.stack.platform import DEMO_USER
+from tests.identity_provider import ISSUER, IdentityProvider
+
 pytestmark = pytest.mark.e2e
 
 
 class Up:
     """`python -m atelier.stack up` in the background, read until it says it is up."""
 
-    def __init__(self, data_dir) -> None:
+    def __init__(self, data_dir, **exported: str) -> None:
         self.data_dir = data_dir
-        env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
+        env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL} | exported
         self.process = subprocess.Popen(
             [sys.executable, "-m", "atelier.stack", "up", "--data-dir", str(data_dir)],
             stdout=subprocess.PIPE,
@@ -56,9 +60,11 @@ class Up:
         assert self.process.returncode == 0, rest
         return rest
 
-    def api(self) -> httpx.Client:
+    def api(self, token: str | None = None) -> httpx.Client:
         return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+            timeout=30,
         )
 
 
@@ -87,14 +93,32 @@ def test_make_up_twice_keeps_yesterdays_workspace(tmp_path):
         stopped = first.interrupt()
     assert "Stopped" in stopped
 
-    second = Up(tmp_path / "data")
+    provider = IdentityProvider().start()
+    operator_secret = "operator-" + "s" * 48
+    second = Up(
+        tmp_path / "data",
+        JWT_SECRET=operator_secret,
+        JWT_JWKS_URL=provider.jwks_url,
+        JWT_ISSUER=ISSUER,
+    )
     try:
         assert second.url == first.url, "the same ports when they are free"
-        with second.api() as api:
-            again = api.get("/v1/workspace/assets").json()["items"]
-            assert [item["id"] for item in again] == [item["id"] for item in items]
-            png = httpx.get(again[0]["file_url"], timeout=30)
-            assert png.status_code == 200
-            assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+        trust = re.search(r"tokens\s+(.+)", second.output)[1]
+        assert trust == (
+            f"HS256 with your JWT_SECRET (1 secret) and your identity provider's keys at "
+            f"{provider.jwks_url}, issuer {ISSUER}"
+        )
+        with second.api(first.token) as api:
+            refused = api.get("/v1/workspace/assets")
+            assert refused.status_code == 401, "the generated secret no longer signs"
+        from_provider = provider.token(DEMO_USER)
+        for token in (second.token, from_provider):
+            with second.api(token) as api:
+                again = api.get("/v1/workspace/assets").json()["items"]
+                assert [item["id"] for item in again] == [item["id"] for item in items]
+        png = httpx.get(again[0]["file_url"], timeout=30)
+        assert png.status_code == 200
+        assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         second.interrupt()
+        provider.stop()

@@ -30,18 +30,25 @@ def up(data_dir: Path) -> None:
     console.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     supervisor_log.addHandler(console)
     with Platform(data_dir) as platform:
-        token = platform.token()
+        trust = platform.token_trust
+        if trust.signing_secret is None:
+            token = "<a token of your identity provider>"
+            demo = "  demo token  none: your identity provider signs users' tokens\n"
+        else:
+            token = platform.token()
+            demo = (
+                f"  demo user   {DEMO_USER}\n  demo token  {token}\n"
+                f"  signed in   {platform.gateway_url}/#token={token}\n"
+            )
         print(
             f"""
 Atelier is up.
   gateway     {platform.gateway_url}   (OpenAPI: {platform.gateway_url}/docs)
-  console     {platform.gateway_url}/   (sign in with the demo token)
-  demo user   {DEMO_USER}
-  demo token  {token}
-  signed in   {platform.gateway_url}/#token={token}
-
+  console     {platform.gateway_url}/   (sign in with a token)
+  tokens      {trust.description}
+{demo}
 Try it:
-  TOKEN=<the demo token above>
+  TOKEN={token}
   curl -s -X POST {platform.gateway_url}/v1/generations -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' \\
        -d '{{"model": "sdxl", "prompt": "a lighthouse at dusk", "num_images": 3}}'

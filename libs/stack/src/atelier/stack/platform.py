@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atelier.contracts import permissions
-from atelier.gateway.auth import issue_token
 from atelier.runtime.settings import RuntimeSettings
+from atelier.stack.identity import TokenTrust
 from atelier.stack.provision import provision
 from atelier.stack.servers import Endpoints, start_stack_servers
 from atelier.stack.services import ServiceProcess
@@ -131,10 +131,14 @@ class Platform:
     def gateway_url(self) -> str:
         return self.services["gateway"].url
 
+    @property
+    def token_trust(self) -> TokenTrust:
+        """Whose tokens the gateway trusts: the operator's settings, else a dev secret."""
+        return TokenTrust.of(self.env, self._secrets()["jwt_secret"])
+
     def token(self, user_id: uuid.UUID = DEMO_USER, lifetime_s: int = 7 * 24 * 3600) -> str:
-        return issue_token(
-            self._secrets()["jwt_secret"], user_id, audience="authenticated", lifetime_s=lifetime_s
-        )
+        """A token for `user_id`, when the platform holds a secret that signs them."""
+        return self.token_trust.token(user_id, lifetime_s)
 
     def settings(self) -> RuntimeSettings:
         """Runtime settings pointing at this platform's servers (for tests and tools)."""
@@ -152,7 +156,7 @@ class Platform:
         assert self.endpoints is not None
         env = {
             **self.endpoints.as_env(),
-            "JWT_SECRET": self._secrets()["jwt_secret"],
+            **self.token_trust.env,
             "LOG_LEVEL": self.env.get("LOG_LEVEL", "INFO"),
             # The GPU services load from disk only, and log as JSON, not progress bars.
             "HF_HUB_OFFLINE": "1",

@@ -1,17 +1,35 @@
-"""Bearer JWT authentication, Supabase-compatible: HS256, `sub` = user id,
-`aud` = authenticated, `exp` required."""
+"""Bearer JWT authentication against the operator's identity provider.
+
+Two ways to trust a token, together or alone (see GatewaySettings):
+- **HS256 with shared secrets** (`JWT_SECRET`, Supabase's legacy mode): several may verify
+  at once during a rotation (a comma list, and `JWT_SECRET_PREVIOUS`);
+- **a JWKS endpoint** (`JWT_JWKS_URL`): RS256, ES256 or EdDSA, the key chosen by `kid`
+  (see jwks.py).
+
+The token's header says its algorithm; HS256 is checked against the secrets only, the
+others against the provider's keys only, so a token "signed" with a public key as an HMAC
+secret, or with `alg: none`, has nothing to be checked against. Then the claims: `exp`
+required, `nbf` and `iat` checked, `aud` and (when set) `iss` must match, with a small
+leeway for clocks. The user is the `JWT_USER_CLAIM` claim (`sub`): a UUID as it is, any
+other string mapped to one by uuid5 within the issuer, the same every time. Signing and
+verifying are PyJWT's; nothing here is cryptography.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jwt
 
+from atelier.gateway.jwks import ASYMMETRIC, JwksCache, UnknownKey
 from atelier.gateway.problems import Problem
 
-ALGORITHMS = ["HS256"]
+HS256 = "HS256"
+#: uuid5 namespace of user ids made from a provider's non-UUID subjects (`auth0|42`).
+_SUBJECT_NAMESPACE = uuid.UUID("7c1e3d5a-8f2b-4b6e-9a0d-2e4f6a8c1b3d")
 
 
 @dataclass(frozen=True)
@@ -19,33 +37,78 @@ class User:
     id: uuid.UUID
 
 
+@dataclass(frozen=True)
 class Authenticator:
-    def __init__(self, secret: str, audience: str) -> None:
-        self._secret = secret
-        self._audience = audience
+    secrets: Sequence[str]
+    jwks: JwksCache | None
+    audience: str
+    issuer: str | None = None
+    leeway_seconds: float = 30.0
+    user_claim: str = "sub"
 
-    def authenticate(self, token: str | None) -> User:
+    async def authenticate(self, token: str | None) -> User:
         if not token:
             raise _unauthorized("a bearer token is required")
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=ALGORITHMS,
-                audience=self._audience,
-                options={"require": ["exp", "sub", "aud"]},
-            )
+            header = jwt.get_unverified_header(token)
+            claims = await self._verified_claims(token, header)
         except jwt.ExpiredSignatureError:
             raise _unauthorized("the token has expired") from None
         except jwt.InvalidTokenError as error:
             raise _unauthorized(f"the token is not valid: {error}") from None
+        except UnknownKey as error:
+            raise _unauthorized(f"the token is not valid: {error}") from None
+        return User(id=self._user_id(claims.get(self.user_claim)))
+
+    async def _verified_claims(self, token: str, header: dict) -> dict:
+        algorithm = header.get("alg")
+        if algorithm == HS256 and self.secrets:
+            return self._with_a_secret(token)
+        if algorithm in ASYMMETRIC and self.jwks is not None:
+            kid = header.get("kid")
+            if not isinstance(kid, str):
+                raise jwt.InvalidTokenError("the token names no key (kid)")
+            return self._decode(token, await self.jwks.key(kid), [algorithm])
+        raise jwt.InvalidAlgorithmError(f"algorithm {algorithm!r} is not accepted")
+
+    def _with_a_secret(self, token: str) -> dict:
+        """Verified with the first secret whose signature matches (old or new)."""
+        for secret in self.secrets[:-1]:
+            try:
+                return self._decode(token, secret, [HS256])
+            except jwt.InvalidSignatureError:
+                continue
+        return self._decode(token, self.secrets[-1], [HS256])
+
+    def _decode(self, token: str, key, algorithms: list[str]) -> dict:
+        required = ["exp", "aud", self.user_claim] + (["iss"] if self.issuer else [])
+        return jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=self.audience,
+            issuer=self.issuer,
+            leeway=self.leeway_seconds,
+            options={"require": required},
+        )
+
+    def _user_id(self, subject: object) -> uuid.UUID:
+        if not isinstance(subject, str) or not subject.strip():
+            raise _unauthorized(f"the token's {self.user_claim} is not a user id")
         try:
-            return User(id=uuid.UUID(claims["sub"]))
-        except (ValueError, TypeError):
-            raise _unauthorized("the token's subject is not a user id") from None
+            return uuid.UUID(subject)
+        except ValueError:
+            return uuid.uuid5(_SUBJECT_NAMESPACE, f"{self.issuer or ''}\n{subject}")
 
 
-def issue_token(secret: str, user_id: uuid.UUID, *, audience: str, lifetime_s: int) -> str:
+def issue_token(
+    secret: str,
+    user_id: uuid.UUID,
+    *,
+    audience: str,
+    lifetime_s: int,
+    issuer: str | None = None,
+) -> str:
     """A token as Supabase would issue it; used by the dev stack and the tests."""
     now = int(time.time())
     claims = {
@@ -55,7 +118,9 @@ def issue_token(secret: str, user_id: uuid.UUID, *, audience: str, lifetime_s: i
         "iat": now,
         "exp": now + lifetime_s,
     }
-    return jwt.encode(claims, secret, algorithm="HS256")
+    if issuer is not None:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm=HS256)
 
 
 def _unauthorized(detail: str) -> Problem:

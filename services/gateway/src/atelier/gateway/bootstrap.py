@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+import httpx
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
 from atelier.gateway.auth import Authenticator
 from atelier.gateway.config import GatewaySettings
+from atelier.gateway.jwks import JwksCache
 from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.limits import ActiveJobs, Limits, UserLimits
@@ -38,17 +41,34 @@ class Gateway:
 
 
 @asynccontextmanager
+async def authenticator(settings: GatewaySettings) -> AsyncIterator[Authenticator]:
+    """The token check the settings ask for, with the provider's keys fetched ahead."""
+    async with httpx.AsyncClient() as http:
+        jwks = JwksCache(settings.jwt_jwks_url, http) if settings.jwt_jwks_url else None
+        if jwks is not None:
+            await jwks.warm()
+        yield Authenticator(
+            secrets=settings.hs256_secrets(),
+            jwks=jwks,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            user_claim=settings.jwt_user_claim,
+        )
+
+
+@asynccontextmanager
 async def gateway(settings: GatewaySettings):
     nc = await connect(settings.nats_url, name=f"gateway{settings.instance_id}")
     watermarks = Watermarks()
     try:
         await watermarks.follow(nc)
-        async with ObjectStore(settings) as objects:
+        async with ObjectStore(settings) as objects, authenticator(settings) as auth:
             yield Gateway(
                 settings=settings,
                 nc=nc,
                 bus=EventBus(nc),
-                auth=Authenticator(settings.jwt_secret.get_secret_value(), settings.jwt_audience),
+                auth=auth,
                 objects=objects,
                 limits=Limits(
                     nc.jetstream(),

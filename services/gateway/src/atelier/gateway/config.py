@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 
 from atelier.runtime.settings import RuntimeSettings
 
@@ -8,8 +10,19 @@ from atelier.runtime.settings import RuntimeSettings
 class GatewaySettings(RuntimeSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    jwt_secret: SecretStr
+    #: Who may sign users' tokens (at least one of the two; see atelier.gateway.auth):
+    #: HS256 secrets (a comma list, and the previous one during a rotation) …
+    jwt_secret: SecretStr | None = None
+    jwt_secret_previous: SecretStr | None = None
+    #: … and/or the identity provider's JWKS endpoint (RS256, ES256, EdDSA by `kid`).
+    jwt_jwks_url: str | None = None
+    #: Checked when set; the audience always (Supabase's is `authenticated`).
+    jwt_issuer: str | None = None
     jwt_audience: str = "authenticated"
+    #: Clocks differ: `exp`, `nbf` and `iat` are allowed this much off.
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    #: The claim that names the user: a UUID, or any other string (mapped to one).
+    jwt_user_claim: str = Field(default="sub", min_length=1)
     #: Per user, over every gateway replica: jobs queued or running at once, and submits
     #: a minute (beyond either: 429 with Retry-After).
     max_active_jobs_per_user: int = Field(default=10, ge=1)
@@ -25,3 +38,20 @@ class GatewaySettings(RuntimeSettings):
     wan_default_height: int = Field(default=480, ge=64, le=2048, multiple_of=16)
     wan_default_frames: int = Field(default=33, ge=1, le=129)
     wan_fps: int = Field(default=16, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _someone_signs_tokens(self) -> Self:
+        if not self.hs256_secrets() and not self.jwt_jwks_url:
+            raise ValueError("set JWT_SECRET or JWT_JWKS_URL: no token could be verified")
+        return self
+
+    def hs256_secrets(self) -> list[str]:
+        """Every secret that verifies HS256 tokens, the current first."""
+        given = [self.jwt_secret, self.jwt_secret_previous]
+        return [
+            secret.strip()
+            for value in given
+            if value is not None
+            for secret in value.get_secret_value().split(",")
+            if secret.strip()
+        ]

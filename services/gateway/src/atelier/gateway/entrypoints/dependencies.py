@@ -26,7 +26,7 @@ async def get_user(
     gw: Annotated[Gateway, Depends(get_gateway)],
     credentials: BearerDep,
 ) -> User:
-    return gw.auth.authenticate(credentials.credentials if credentials else None)
+    return await gw.auth.authenticate(credentials.credentials if credentials else None)
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]

@@ -43,7 +43,7 @@ async def events(
     ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    user = gw.auth.authenticate(credentials.credentials if credentials else access_token)
+    user = await gw.auth.authenticate(credentials.credentials if credentials else access_token)
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     return StreamingResponse(
         _stream(request, gw, user, after),
