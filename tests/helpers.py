@@ -266,9 +266,9 @@ async def dead_lettered(platform: Platform) -> dict[tuple[str, str], dict[str, s
     """Every dead letter so far: (consumer, original subject) → its headers."""
     events = await bus(platform)
     try:
-        info = await events.js.stream_info(DEAD_LETTERS.name)
+        state = (await events.js.stream_info(DEAD_LETTERS.name)).state
         found = {}
-        for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+        for sequence in range(max(state.first_seq, 1), state.last_seq + 1):  # 0: none yet
             with contextlib.suppress(NotFoundError):
                 msg = await events.js.get_msg(DEAD_LETTERS.name, sequence)
                 consumer = msg.subject.removeprefix(f"{subjects.DEAD_LETTER_ROOT}.")
