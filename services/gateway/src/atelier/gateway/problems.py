@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from typing import Any
 
 import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from atelier.runtime.rpc import RpcError
@@ -99,3 +100,70 @@ def install(app: FastAPI) -> None:
 
 def _title(status: int) -> str:
     return HTTPStatus(status).phrase
+
+
+# The OpenAPI document's account of the errors above: one schema, and for each operation
+# the statuses it can answer with it (`responses(...)` in the routers).
+
+SCHEMA = "Problem"
+
+
+class ProblemField(BaseModel):
+    """One refused part of a request (422)."""
+
+    loc: list[str] = Field(description="Where: `body`, `query`, `header` or `path`, then names")
+    msg: str
+    type: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, sent as `application/problem+json` with every error."""
+
+    type: str = Field(default="about:blank", description="Always `about:blank`")
+    title: str = Field(description="The status's phrase, or a short summary")
+    status: int = Field(description="The HTTP status code")
+    detail: str = Field(description="What went wrong, for a person")
+    instance: str = Field(description="The request's path")
+    errors: list[ProblemField] = Field(
+        default_factory=list, description="422 only: every refused part of the request"
+    )
+
+
+_MEANING = {
+    400: "The cursor is not one this list gave",
+    401: "No valid bearer token",
+    404: "No such resource of this user's (another user's ids are not found either)",
+    409: "The resource's state or a concurrent change refuses it; reload and retry",
+    413: "The body is too large (10 MB, 4096 x 4096 pixels)",
+    415: "The body is not PNG, JPEG or WebP",
+    422: "The request is not valid; `errors` names each part at fault",
+    429: "Too many jobs active or submitted this minute; retry after `Retry-After` seconds",
+    500: "The request failed; see the gateway's logs",
+    503: "The event log or the service that owns the data cannot be reached; retry",
+}
+_HEADERS = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The authentication scheme: `Bearer`",
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again",
+            "schema": {"type": "integer"},
+        }
+    },
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for `statuses`, each an `application/problem+json` Problem."""
+    return {
+        status: {
+            "description": _MEANING[status],
+            "content": {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{SCHEMA}"}}},
+        }
+        | ({"headers": _HEADERS[status]} if status in _HEADERS else {})
+        for status in statuses
+    }

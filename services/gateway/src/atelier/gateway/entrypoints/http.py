@@ -6,13 +6,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atelier.gateway import problems
 from atelier.gateway.bootstrap import gateway
 from atelier.gateway.config import GatewaySettings
-from atelier.gateway.entrypoints import console, events, generations, library, workspace
+from atelier.gateway.entrypoints import (
+    console,
+    events,
+    generations,
+    library,
+    openapi,
+    workspace,
+)
 from atelier.gateway.entrypoints.dependencies import GatewayDep
 from atelier.runtime import metrics, tracing
 
@@ -47,7 +55,18 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             app.state.gateway = gw
             yield
 
-    app = FastAPI(title="Atelier", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Atelier",
+        version="0.1.0",
+        summary="Image and video generation, a workspace and a library, per user",
+        description="Every route under `/v1` needs a bearer JWT. Errors are "
+        "`application/problem+json` (RFC 9457). The events of `/v1/events` are described by "
+        "the AsyncAPI document `libs/contracts/asyncapi.json`.",
+        servers=[{"url": "/", "description": "This gateway (paths relative to this document)"}],
+        license_info=LICENSE,
+        generate_unique_id_function=operation_id,
+        lifespan=lifespan,
+    )
     # SERVER spans per request (not per ASGI send/receive: an event stream sends for hours),
     # without the token of `?access_token=` or of a captured Authorization header
     FastAPIInstrumentor.instrument_app(
@@ -79,5 +98,16 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
+    openapi.install(app)
     console.mount(app)
     return app
+
+
+#: No licence file has been chosen for the project yet: the API is declared proprietary
+#: until one is (change it here and the OpenAPI document follows).
+LICENSE = {"name": "Proprietary", "identifier": "LicenseRef-Atelier-Proprietary"}
+
+
+def operation_id(route: APIRoute) -> str:
+    """`{tag}_{function}`: unique, stable, and short names in generated clients."""
+    return f"{route.tags[0]}_{route.name}" if route.tags else route.name

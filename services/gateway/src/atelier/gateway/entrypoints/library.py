@@ -12,12 +12,14 @@ from atelier.contracts.assets import Tag
 from atelier.contracts.generation import AssetType
 from atelier.contracts.requests import MAX_PAGE_SIZE
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
-from atelier.gateway.problems import Problem
+from atelier.gateway.problems import Problem, responses
 
-router = APIRouter(prefix="/v1/library", tags=["library"])
+router = APIRouter(prefix="/v1/library", tags=["library"], responses=responses(401, 500))
+#: What a command on one asset or collection may answer besides its result.
+_COMMAND = responses(404, 409, 422, 503)
 
 
-@router.get("/assets", response_model=api.AssetPage)
+@router.get("/assets", response_model=api.AssetPage, responses=responses(400, 422, 503))
 async def list_assets(
     user: UserDep,
     gw: GatewayDep,
@@ -36,7 +38,7 @@ async def list_assets(
     return await gw.call(api.LIST_ASSETS, query, api.AssetPage)
 
 
-@router.patch("/assets/{asset_id}", response_model=api.LibraryAsset)
+@router.patch("/assets/{asset_id}", response_model=api.LibraryAsset, responses=_COMMAND)
 async def update_asset(
     asset_id: uuid.UUID, patch: api.AssetPatch, user: UserDep, gw: GatewayDep
 ) -> api.LibraryAsset:
@@ -53,7 +55,7 @@ async def update_asset(
     return await gw.call(api.UPDATE_ASSET, command, api.LibraryAsset)
 
 
-@router.delete("/assets/{asset_id}", response_model=api.Deleted)
+@router.delete("/assets/{asset_id}", response_model=api.Deleted, responses=_COMMAND)
 async def delete_asset(asset_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> api.Deleted:
     command = api.AssetRef(user_id=user.id, library_asset_id=asset_id)
     return await gw.call(api.DELETE_ASSET, command, api.Deleted)
@@ -63,6 +65,7 @@ async def delete_asset(asset_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> ap
     "/assets/{asset_id}/copy-to-workspace",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=api.CopiedToWorkspace,
+    responses=_COMMAND,
 )
 async def copy_to_workspace(
     asset_id: uuid.UUID, user: UserDep, gw: GatewayDep
@@ -72,13 +75,18 @@ async def copy_to_workspace(
     return await gw.call(api.COPY_TO_WORKSPACE, command, api.CopiedToWorkspace)
 
 
-@router.get("/collections", response_model=api.Collections)
+@router.get("/collections", response_model=api.Collections, responses=responses(503))
 async def list_collections(user: UserDep, gw: GatewayDep) -> api.Collections:
     query = api.ListCollections(user_id=user.id)
     return await gw.call(api.LIST_COLLECTIONS, query, api.Collections)
 
 
-@router.post("/collections", status_code=status.HTTP_201_CREATED, response_model=api.Collection)
+@router.post(
+    "/collections",
+    status_code=status.HTTP_201_CREATED,
+    response_model=api.Collection,
+    responses=responses(409, 422, 503),
+)
 async def create_collection(
     fields: api.CollectionFields, user: UserDep, gw: GatewayDep
 ) -> api.Collection:
@@ -86,7 +94,7 @@ async def create_collection(
     return await gw.call(api.CREATE_COLLECTION, command, api.Collection)
 
 
-@router.patch("/collections/{collection_id}", response_model=api.Collection)
+@router.patch("/collections/{collection_id}", response_model=api.Collection, responses=_COMMAND)
 async def update_collection(
     collection_id: uuid.UUID, patch: api.CollectionPatch, user: UserDep, gw: GatewayDep
 ) -> api.Collection:
@@ -94,7 +102,7 @@ async def update_collection(
     return await gw.call(api.UPDATE_COLLECTION, command, api.Collection)
 
 
-@router.delete("/collections/{collection_id}", response_model=api.Deleted)
+@router.delete("/collections/{collection_id}", response_model=api.Deleted, responses=_COMMAND)
 async def delete_collection(collection_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> api.Deleted:
     """Its assets stay in the library, outside any collection."""
     command = api.CollectionRef(user_id=user.id, collection_id=collection_id)

@@ -11,11 +11,14 @@ from atelier.contracts import library
 from atelier.contracts import workspace as api
 from atelier.contracts.requests import MAX_PAGE_SIZE
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
+from atelier.gateway.problems import responses
 
-router = APIRouter(prefix="/v1/workspace", tags=["workspace"])
+router = APIRouter(prefix="/v1/workspace", tags=["workspace"], responses=responses(401, 500))
+#: What a command on one asset may answer besides its result.
+_COMMAND = responses(404, 409, 422, 503)
 
 
-@router.get("/assets", response_model=api.AssetPage)
+@router.get("/assets", response_model=api.AssetPage, responses=responses(400, 422, 503))
 async def list_assets(
     user: UserDep,
     gw: GatewayDep,
@@ -27,7 +30,7 @@ async def list_assets(
     return await gw.call(api.LIST_ASSETS, query, api.AssetPage)
 
 
-@router.post("/assets/{asset_id}/save", response_model=api.Saved)
+@router.post("/assets/{asset_id}/save", response_model=api.Saved, responses=_COMMAND)
 async def save_asset(
     asset_id: uuid.UUID, user: UserDep, gw: GatewayDep, options: api.SaveOptions | None = None
 ) -> api.Saved:
@@ -40,14 +43,14 @@ async def save_asset(
     return await gw.call(api.SAVE_ASSET, command, api.Saved)
 
 
-@router.delete("/assets/{asset_id}", response_model=api.Discarded)
+@router.delete("/assets/{asset_id}", response_model=api.Discarded, responses=_COMMAND)
 async def discard_asset(asset_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> api.Discarded:
     """Discard: the row and both objects go. A saved asset is kept (409)."""
     command = api.DiscardAsset(user_id=user.id, asset_id=asset_id)
     return await gw.call(api.DISCARD_ASSET, command, api.Discarded)
 
 
-@router.post("/clear", response_model=api.Cleared)
+@router.post("/clear", response_model=api.Cleared, responses=responses(409, 422, 503))
 async def clear(
     user: UserDep, gw: GatewayDep, options: api.ClearOptions | None = None
 ) -> api.Cleared:
