@@ -1,1 +1,1 @@
-pytest_plugins = ["atelier.stack.pytest_plugin"]
+pytest_plugins = ["atelier.stack.pytest_plugin", "atelier.platform.pytest_plugin"]

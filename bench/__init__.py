@@ -14,14 +14,14 @@ Common options are passed as environment variables, so they reach every module w
 is started (the command-line flags of `python -m bench` and of each module just set them):
 
     BENCH_DEVICE    auto (default: cuda when available), cpu or cuda
-    BENCH_DTYPE     auto (default: bfloat16 on GPUs that support it, else float16), float16,
-                    bfloat16 or float32; GPU runs only (the CPU runs are float32)
+    BENCH_DTYPE     as the services' DTYPE: auto (default: bfloat16 on GPUs that support it,
+                    else float16; float32 on the CPU), float16, bfloat16 or float32
     BENCH_COMPILE   1 to also time the denoiser compiled as the services compile it with
-                    their TORCH_COMPILE setting (GPU runs; compiling takes minutes)
+                    their TORCH_COMPILE setting (compiling takes minutes on a GPU)
     BENCH_COMPILE_MODE  torch.compile mode instead of the service's (SDXL: max-autotune,
                     Wan: default)
     BENCH_CHANNELS_LAST  1 to put the SDXL UNet and VAE in channels-last memory format, as the
-                    service's CHANNELS_LAST setting does (GPU runs)
+                    service's CHANNELS_LAST setting does
     BENCH_RUNS      timed runs per configuration (default 3 on a GPU, 5 on the CPU)
     BENCH_WARMUP    untimed warm-up runs per configuration (default 1)
     BENCH_STEPS     denoising steps, overriding each benchmark's own (for quick smoke runs)

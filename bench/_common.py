@@ -1,4 +1,5 @@
-"""Helpers shared by the GPU benchmarks: settings, timing, memory, model casting, tables."""
+"""Helpers shared by the GPU benchmarks: settings, timing, memory, model casting, tables
+(what they time, on either path: `bench._workload`)."""
 
 from __future__ import annotations
 
@@ -16,20 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from bench import Report
-
-from atelier.runtime.accelerator import StepHooks
-
 #: Called with an on_step callback; runs one generation through the service's pipeline class.
 Call = Callable[[Callable[[int, int], None]], Any]
-
-
-def as_served(on_step) -> StepHooks:
-    """The hooks the GPU workers pass: `on_step`, a preview sink (a small picture from the
-    latents every 5 steps, which copies them to the CPU) and a stop check."""
-    return StepHooks(
-        on_step=on_step, should_stop=lambda: False, on_preview=lambda step, image: None
-    )
 
 
 def _env_int(name: str, default: int, minimum: int = 0) -> int:
@@ -52,7 +41,7 @@ def _env_flag(name: str, default: bool) -> bool:
 @dataclass(frozen=True)
 class Settings:
     device: str  # "cpu" or "cuda"
-    dtype: str  # "auto", "float16", "bfloat16" or "float32" (GPU runs only)
+    dtype: str  # "auto", "float16", "bfloat16" or "float32" (as the services' DTYPE)
     compile: bool
     compile_mode: str | None  # None: the mode the service compiles with
     channels_last: bool
@@ -123,43 +112,6 @@ def quiet_libraries() -> None:
         logging.set_verbosity_error()
         logging.disable_progress_bar()
     disable_progress_bars()
-
-
-def run_on_device(
-    report: Report,
-    title: str,
-    gpu: Callable[[Settings], str],
-    cpu: Callable[[Settings], str],
-) -> None:
-    """A GPU benchmark's `main`: its full-model body on a GPU, else its tiny-model body on
-    the CPU with the benchmark's thread count."""
-    quiet_libraries()
-    settings = Settings.from_env()
-    if settings.on_gpu:
-        body = gpu(settings)
-    else:
-        with settings.cpu_threads():
-            body = cpu(settings)
-    report.add(title, body)
-
-
-def why_cpu() -> str:
-    """The opening of a CPU report: why it did not run on a GPU."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "BENCH_DEVICE=cpu was asked for"
-    return "**No GPU is present** (torch.cuda.is_available() is False)"
-
-
-def full_model_line(counts: dict[str, int], weights_bytes: int | None, built: float) -> str:
-    """The report line on a full model built with random weights."""
-    return (
-        "- parameters: "
-        + ", ".join(f"{name} {count / 1e9:.3f} B" for name, count in counts.items())
-        + f"; weights {gib(weights_bytes)} on the GPU; built in {built:.1f} s "
-        "(checkpoint loading is not measured)"
-    )
 
 
 # -- timing -------------------------------------------------------------------------------
@@ -367,6 +319,22 @@ def cast_like_from_pretrained(model: Any, dtype: torch.dtype, keep_fp32: Iterabl
     model.eval()
     model.requires_grad_(False)
     return model
+
+
+def diffusers_model(model_class: type, config: dict[str, Any], dtype: torch.dtype) -> Any:
+    """A diffusers model of `config` with random weights, in the dtypes its
+    `from_pretrained(dtype=...)` gives: built in float32, then cast (keeping
+    `_keep_in_fp32_modules`). Builds on torch's current device (`with torch.device(...)`)."""
+    model = model_class(**config)
+    return cast_like_from_pretrained(model, dtype, model._keep_in_fp32_modules or [])
+
+
+def transformers_model(make: Callable[[], Any], dtype: torch.dtype) -> Any:
+    """The transformers model `make()` builds with random weights, in the dtypes its
+    `from_pretrained(dtype=...)` gives: built in `dtype`, then its float32 modules cast back."""
+    with default_dtype(dtype):
+        model = make()
+    return cast_like_from_pretrained(model, dtype, transformers_fp32_modules(model, dtype))
 
 
 def refuse_full_size_on_cpu(device: str, full_size: bool, what: str) -> None:

@@ -23,8 +23,8 @@ from atelier.contracts.envelope import Envelope
 from atelier.contracts.registry import encode_event
 from atelier.contracts.streams import EVENTS
 from atelier.library.projection import LibraryProjection
+from atelier.platform.local import Platform
 from atelier.runtime.projection import Projection
-from atelier.stack.platform import Platform
 from atelier.stack.servers import EmbeddedNats, EmbeddedPostgres, EmbeddedServers
 from atelier.workspace.projection import WorkspaceProjection
 

@@ -21,8 +21,8 @@ import aiohttp
 
 from atelier.contracts import examples
 from atelier.contracts.registry import encode_event
+from atelier.platform.local import Platform
 from atelier.runtime.bus import connect
-from atelier.stack.platform import Platform
 from bench import Report, run_alone
 from bench._platform import (
     env_int,

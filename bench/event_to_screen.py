@@ -19,8 +19,8 @@ import aiohttp
 import asyncpg
 
 from atelier.contracts import examples, subjects
+from atelier.platform.local import Platform
 from atelier.runtime.bus import EventBus, connect
-from atelier.stack.platform import Platform
 from bench import Report, run_alone
 from bench._platform import env_int, median, ms, on_platform, percentile, quick
 

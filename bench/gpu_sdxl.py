@@ -1,23 +1,27 @@
 """SDXL text-to-image speed through the gpu-sdxl service's `SdxlPipeline.generate`.
 
-On a CUDA GPU: the FULL SDXL base 1.0 architecture (UNet 2.57 B parameters, both CLIP text
-encoders, the VAE; configs written below from the model's config.json files) with RANDOM
-weights, built in memory (nothing is downloaded), in bfloat16 (float16 on GPUs without it),
-prepared as `SdxlPipeline.load` prepares a checkpoint it loads. It times 1024x1024, 30 steps,
-guidance 7.5 (classifier-free guidance on) at batch 1 and batch 2: seconds per image and per
-step, peak GPU memory. Baseline: the UNet with diffusers' classic `AttnProcessor` (explicit
-softmax(QK^T)V) against the `AttnProcessor2_0` (PyTorch SDPA: flash / memory-efficient
-kernels) the service installs. `--compile` (BENCH_COMPILE=1) also times the UNet compiled as
-the service's TORCH_COMPILE setting compiles it (`torch.compile(unet, mode="max-autotune",
-fullgraph=True)`); `--channels-last` (BENCH_CHANNELS_LAST=1) sets up the UNet and VAE as its
-CHANNELS_LAST setting does. Calls pass a preview sink and a stop check, as the worker does.
-Random weights change no kernel, so the speed is the real model's; the images are noise.
-Checkpoint loading is not timed.
+One spec (`WORKLOAD`, `rows`) on both paths; only the model and the sizes differ:
 
-Without a GPU: the TINY offline model (`atelier.gpu_sdxl.tiny_model.build_tiny_sdxl`, loaded
-with `SdxlPipeline.load`) on the CPU at 64x64, 4 steps, 3 images; a check of the code path and
-of CPU overheads only, not representative of GPU speed. The full model is never built on the
-CPU. Baseline: one batched call of 3 images against 3 calls of 1 image.
+- On a CUDA GPU: the FULL SDXL base 1.0 architecture (UNet 2.57 B parameters, both CLIP text
+  encoders, the VAE; configs written below from the model's config.json files) with RANDOM
+  weights, built in memory (nothing is downloaded) with the per-tensor dtypes
+  `from_pretrained` gives, and set up by the service's `SdxlPipeline.of` (what
+  `SdxlPipeline.load` does with a checkpoint it has read). 1024x1024, 30 steps, batches 1
+  and 2. Random weights change no kernel, so the speed is the real model's; the images are
+  noise. Checkpoint loading is not timed.
+- Without a GPU: the TINY offline model (`atelier.gpu_sdxl.tiny_model.build_tiny_sdxl`,
+  loaded with `SdxlPipeline.load`) on the CPU at 64x64, 4 steps, batches 1 and 3; a check of
+  the code path and of CPU overheads only, not representative of GPU speed. The full model is
+  never built on the CPU.
+
+Rows: guidance 7.5 (classifier-free guidance on) at each batch size, as served (seconds per
+image and per step, peak memory); a larger batch against batch 1 per image. Baseline: the
+UNet with diffusers' classic `AttnProcessor` (explicit softmax(QK^T)V) against the SDPA
+processor (PyTorch SDPA: flash / memory-efficient kernels) the service runs. `--compile`
+(BENCH_COMPILE=1) also times the UNet compiled by the service's `SdxlPipeline.compile`, as
+its TORCH_COMPILE setting does; `--channels-last` (BENCH_CHANNELS_LAST=1) sets up the UNet and
+VAE as its CHANNELS_LAST setting does; BENCH_DTYPE as its DTYPE. Calls pass a preview sink
+and a stop check, as the worker does.
 
     python -m bench.gpu_sdxl [--compile] [--channels-last] [--runs N] [--steps N] [--no-baseline]
 """
@@ -25,29 +29,20 @@ CPU. Baseline: one batched call of 3 images against 3 calls of 1 image.
 from __future__ import annotations
 
 import tempfile
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import Report, run_alone
 from bench._common import (
     Settings,
-    Timing,
-    as_served,
-    cast_like_from_pretrained,
-    default_dtype,
-    full_model_line,
-    measure,
-    mib,
+    diffusers_model,
     parameter_count,
     refuse_full_size_on_cpu,
-    rss,
-    run_on_device,
-    table,
-    timing_rows,
-    transformers_fp32_modules,
-    why_cpu,
+    transformers_model,
 )
+from bench._workload import Model, Row, Size, Workload, build, run_workload
 
 if TYPE_CHECKING:
     import torch
@@ -56,13 +51,19 @@ if TYPE_CHECKING:
     from atelier.gpu_sdxl.pipeline import SdxlPipeline
 
 TITLE = "SDXL text-to-image (gpu-sdxl)"
-PROMPT = "a lighthouse on a cliff at dusk, oil painting, dramatic clouds"
-NEGATIVE_PROMPT = "blurry, low quality"
-GUIDANCE_SCALE = 7.5  # the gateway's "high" SDXL preset
-SEED = 1234
-
-GPU_SIZE, GPU_STEPS, GPU_BATCHES = 1024, 30, (1, 2)
-CPU_SIZE, CPU_STEPS, CPU_IMAGES = 64, 4, 3
+WORKLOAD = Workload(
+    prompt="a lighthouse on a cliff at dusk, oil painting, dramatic clouds",
+    negative_prompt="blurry, low quality",
+    guidance_scale=7.5,  # the gateway's "high" SDXL preset
+    seed=1234,
+    gpu=Size(width=1024, height=1024, steps=30, batches=(1, 2)),
+    cpu=Size(width=64, height=64, steps=4, batches=(1, 3)),
+    step="UNet x2 for CFG + Euler scheduler",
+    outside="text encoders, VAE decode, PIL conversion",
+    item="image",
+    full="Full SDXL base 1.0 architecture with **random weights** (`SdxlPipeline.of`)",
+    tiny="the offline tiny SDXL, loaded with `SdxlPipeline.load`",
+)
 
 #: stabilityai/stable-diffusion-xl-base-1.0 unet/config.json (keys that differ from, or matter
 #: beyond, diffusers' defaults).
@@ -177,17 +178,14 @@ def build_full_sdxl(
 
     torch.manual_seed(seed)
     with torch.device(device):
-        # diffusers builds in float32 and casts what it loads (keeping _keep_in_fp32_modules);
-        # transformers builds in the requested dtype.
-        unet = UNet2DConditionModel(**unet_config)
-        cast_like_from_pretrained(unet, dtype, unet._keep_in_fp32_modules or [])
-        vae = AutoencoderKL(**vae_config)
-        cast_like_from_pretrained(vae, dtype, vae._keep_in_fp32_modules or [])
-        with default_dtype(dtype):
-            text_encoder = CLIPTextModel(CLIPTextConfig(**text_configs[0], **ids))
-            text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_configs[1], **ids))
-        for encoder in (text_encoder, text_encoder_2):
-            cast_like_from_pretrained(encoder, dtype, transformers_fp32_modules(encoder, dtype))
+        unet = diffusers_model(UNet2DConditionModel, unet_config, dtype)
+        vae = diffusers_model(AutoencoderKL, vae_config, dtype)
+        text_encoder = transformers_model(
+            lambda: CLIPTextModel(CLIPTextConfig(**text_configs[0], **ids)), dtype
+        )
+        text_encoder_2 = transformers_model(
+            lambda: CLIPTextModelWithProjection(CLIPTextConfig(**text_configs[1], **ids)), dtype
+        )
     return StableDiffusionXLPipeline(
         unet=unet,
         vae=vae,
@@ -201,212 +199,87 @@ def build_full_sdxl(
     )
 
 
-def wrap_like_load(
-    text2img: StableDiffusionXLPipeline, device: str, *, channels_last: bool = False
-) -> SdxlPipeline:
-    """An `SdxlPipeline` around an in-memory pipeline, set up as `SdxlPipeline.load` sets up
-    the one it loads (TF32 matmuls and the SDPA attention processor on CUDA, channels-last
-    memory if asked, no progress bar, an img2img pipeline sharing the weights); compiling is
-    left to `compile_like_load`, after the eager runs."""
-    import torch
-    from diffusers import StableDiffusionXLImg2ImgPipeline
-    from diffusers.models.attention_processor import AttnProcessor2_0
-
+def load(settings: Settings) -> Model:
+    """The model in the service's `SdxlPipeline`: on a GPU the full architecture, built here
+    and set up by `SdxlPipeline.of`; on the CPU the tiny model, read by `SdxlPipeline.load`."""
     from atelier.gpu_sdxl.pipeline import SdxlPipeline
+    from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
 
-    text2img.to(device)
-    if device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        text2img.unet.set_attn_processor(AttnProcessor2_0())
-    if channels_last:
-        text2img.unet.to(memory_format=torch.channels_last)
-        text2img.vae.to(memory_format=torch.channels_last)
-    text2img.set_progress_bar_config(disable=True)
-    img2img = StableDiffusionXLImg2ImgPipeline.from_pipe(text2img)
-    img2img.set_progress_bar_config(disable=True)
-    return SdxlPipeline(text2img, img2img, device, text2img.unet.dtype)
+    options = {"channels_last": settings.channels_last}
+    pipeline, built = build(
+        settings,
+        full=lambda device, dtype: SdxlPipeline.of(
+            build_full_sdxl(device, dtype), device, dtype, **options
+        ),
+        tiny=lambda folder, device: SdxlPipeline.load(
+            str(build_tiny_sdxl(folder / "sdxl")), device, settings.dtype, **options
+        ),
+    )
+    text2img = pipeline._text2img
+    parts = {
+        "UNet": parameter_count(text2img.unet),
+        "text encoders": parameter_count(text2img.text_encoder, text2img.text_encoder_2),
+        "VAE": parameter_count(text2img.vae),
+    }
+    detail = ", channels-last UNet and VAE" if settings.channels_last else ""
+    return Model(pipeline, parts, built, detail)
 
 
-def compile_like_load(text2img: StableDiffusionXLPipeline, mode: str | None) -> None:
-    """Compile the UNet as `SdxlPipeline.load(compile_unet=True)` does (`mode` instead of
-    max-autotune if given)."""
-    import torch
-
-    text2img.unet = torch.compile(text2img.unet, mode=mode or "max-autotune", fullgraph=True)
-
-
-def generation(pipeline: SdxlPipeline, *, images: int, size: int, steps: int, calls: int = 1):
-    """A `measure` call: `calls` generate() calls of `images` images each (seeds SEED + i)."""
+def generation(pipeline: SdxlPipeline, size: Size, images: int):
+    """A `measure` call: one generate() call of `images` images, as the worker makes it."""
 
     def call(on_step) -> None:
-        for index in range(calls):
-            pipeline.generate(
-                prompt=PROMPT,
-                negative_prompt=NEGATIVE_PROMPT,
-                num_images=images,
-                seed=SEED + index * images,
-                width=size,
-                height=size,
-                steps=steps,
-                guidance_scale=GUIDANCE_SCALE,
-                hooks=as_served(on_step),
-            )
+        pipeline.generate(num_images=images, **WORKLOAD.arguments(size, on_step))
 
     return call
 
 
-# -- GPU ----------------------------------------------------------------------------------
+def classic_attention(pipeline: SdxlPipeline):
+    """A setting: the UNet on diffusers' classic `AttnProcessor`, then back on its own."""
 
+    @contextmanager
+    def setting() -> Iterator[None]:
+        from diffusers.models.attention_processor import AttnProcessor
 
-def _gpu(settings: Settings) -> str:
-    import torch
-    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
-
-    from atelier.runtime.accelerator import choose_dtype, module_memory_bytes
-
-    device = settings.device
-    dtype = choose_dtype(settings.dtype, device)
-    steps = settings.steps or GPU_STEPS
-    start = time.perf_counter()
-    text2img = build_full_sdxl(device, dtype)
-    pipeline = wrap_like_load(text2img, device, channels_last=settings.channels_last)
-    built = time.perf_counter() - start
-    unet = text2img.unet
-    counts = {
-        "UNet": parameter_count(unet),
-        "text encoders": parameter_count(text2img.text_encoder, text2img.text_encoder_2),
-        "VAE": parameter_count(text2img.vae),
-    }
-
-    def run(label: str, batch: int, warmup: int | None = None) -> Timing | str:
-        try:
-            return measure(
-                label,
-                generation(pipeline, images=batch, size=GPU_SIZE, steps=steps),
-                items=batch,
-                steps=steps,
-                warmup=settings.warmup if warmup is None else warmup,
-                runs=settings.runs,
-                device=device,
-            )
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            return f"{label}: out of GPU memory"
-
-    results: list[Timing | str] = [
-        run(f"SDPA (as served), batch {batch}", batch) for batch in GPU_BATCHES
-    ]
-    baseline: Timing | str | None = None
-    if settings.baseline:
+        unet = pipeline._text2img.unet
+        served = unet.attn_processors
         unet.set_attn_processor(AttnProcessor())
-        baseline = run("classic AttnProcessor (baseline), batch 1", 1)
-        unet.set_attn_processor(AttnProcessor2_0())
-        results.append(baseline)
-    if settings.compile:
-        compile_like_load(text2img, settings.compile_mode)
-        mode = settings.compile_mode or "max-autotune"
-        results += [
-            run(f"SDPA + torch.compile({mode}, fullgraph), batch {batch}", batch, 1)
-            for batch in GPU_BATCHES
-        ]
+        try:
+            yield
+        finally:
+            unet.set_attn_processor(served)
 
-    timings = [r for r in results if isinstance(r, Timing)]
-    headers, rows = timing_rows(timings, "image")
-    lines = [
-        f"Full SDXL base 1.0 architecture with **random weights** on {device} "
-        f"({torch.cuda.get_device_name()}), {str(dtype).removeprefix('torch.')}"
-        f"{', channels-last UNet and VAE' if settings.channels_last else ''}: "
-        f"{GPU_SIZE}x{GPU_SIZE}, {steps} steps, guidance {GUIDANCE_SCALE} (CFG doubles the "
-        f"UNet batch), Euler; {settings.warmup} warm-up + {settings.runs} timed calls per row.",
-        "",
-        table(headers, rows),
-        "",
-        full_model_line(counts, module_memory_bytes(text2img), built),
-        "- s / step: median gap between consecutive step ends (UNet x2 for CFG + scheduler); "
-        "s outside the steps: text encoders, VAE decode, PIL conversion",
-    ]
-    lines += [f"- {r}" for r in results if isinstance(r, str)]
-    sdpa = results[0]
-    if isinstance(baseline, Timing) and isinstance(sdpa, Timing):
-        lines.append(
-            f"- baseline: classic attention takes {baseline.per_item / sdpa.per_item:.2f}x the "
-            "time per image of SDPA at batch 1"
-        )
-    if settings.compile:
-        compiled = [t for t in timings if "compile" in t.label]
-        lines += [
-            f"- {t.label}: first call {t.warmup_walls[0]:.1f} s (compiling; a new batch size "
-            "recompiles)"
-            for t in compiled
-        ]
-    return "\n".join(lines)
+    return setting
 
 
-# -- CPU ----------------------------------------------------------------------------------
+def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
+    """As served at each batch size (a larger batch against the first), the classic attention
+    baseline at the first, and compiled (last: compiling is not undone)."""
+    pipeline, first = model.pipeline, size.batches[0]
 
+    def served(batch: int) -> str:
+        return f"SDPA (as served), batch {batch}"
 
-def _cpu(settings: Settings) -> str:
-    import torch
+    def row(label: str, batch: int, **options: Any) -> Row:
+        call = generation(pipeline, size, batch)
+        return Row(label, call, items=batch, steps=size.steps, **options)
 
-    from atelier.gpu_sdxl.pipeline import SdxlPipeline
-    from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
-
-    steps = settings.steps or CPU_STEPS
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        pipeline = SdxlPipeline.load(
-            str(build_tiny_sdxl(Path(folder) / "sdxl")), device="cpu", dtype="float32"
-        )
-        built = time.perf_counter() - start
-    components = pipeline._text2img.components.values()
-    params = parameter_count(*(c for c in components if isinstance(c, torch.nn.Module)))
-    common = {"warmup": settings.warmup, "runs": settings.runs, "device": "cpu"}
-    batched = measure(
-        f"tiny, {CPU_IMAGES} images in one call",
-        generation(pipeline, images=CPU_IMAGES, size=CPU_SIZE, steps=steps),
-        items=CPU_IMAGES,
-        steps=steps,
-        **common,
-    )
-    timings = [batched]
+    for batch in size.batches:
+        yield row(served(batch), batch, versus=served(first) if batch != first else None)
     if settings.baseline:
-        timings.append(
-            measure(
-                f"tiny, {CPU_IMAGES} calls of 1 image (baseline)",
-                generation(pipeline, images=1, size=CPU_SIZE, steps=steps, calls=CPU_IMAGES),
-                items=CPU_IMAGES,
-                steps=steps * CPU_IMAGES,
-                **common,
-            )
-        )
-    why = why_cpu()
-    headers, rows = timing_rows(timings, "image")
-    lines = [
-        f"{why}, so this times the **tiny configuration on CPU — not representative of GPU "
-        f"speed**: the offline tiny SDXL ({params / 1e6:.2f} M parameters, loaded with "
-        f"`SdxlPipeline.load`), float32, {CPU_SIZE}x{CPU_SIZE}, {steps} steps, guidance "
-        f"{GUIDANCE_SCALE}, {CPU_IMAGES} images; {settings.warmup} warm-up + {settings.runs} "
-        f"timed runs per row, {torch.get_num_threads()} torch thread(s) (BENCH_THREADS). It "
-        "checks the code path and measures the pipeline's fixed overheads, nothing more.",
-        "",
-        table(headers, rows),
-        "",
-        f"- built and loaded in {built:.1f} s; RSS after the runs {mib(rss())}",
-        "- s / step: median gap between consecutive step ends within a call",
-    ]
-    if len(timings) == 2:
-        ratio = timings[1].per_item / batched.per_item
-        lines.append(
-            f"- baseline: {CPU_IMAGES} separate calls take {ratio:.2f}x the time of one batched "
-            f"call of {CPU_IMAGES} images"
-        )
-    return "\n".join(lines)
+        label = f"classic AttnProcessor (baseline), batch {first}"
+        yield row(label, first, versus=served(first), setting=classic_attention(pipeline))
+    if settings.compile:
+        pipeline.compile(settings.compile_mode)
+        how = settings.compile_mode or "as TORCH_COMPILE"
+        for batch in size.batches:
+            label = f"SDPA + torch.compile ({how}), batch {batch}"
+            yield row(label, batch, versus=served(batch), compiles=True)
 
 
 def main(report: Report) -> None:
     """SDXL text-to-image: full architecture on a GPU, the tiny model on a CPU."""
-    run_on_device(report, TITLE, _gpu, _cpu)
+    run_workload(report, TITLE, WORKLOAD, load, rows)
 
 
 if __name__ == "__main__":

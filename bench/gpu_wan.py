@@ -1,21 +1,25 @@
 """Wan text-to-video speed through the gpu-wan service's `WanPipelines.text_to_video`.
 
-On a CUDA GPU: the FULL Wan2.1-T2V-1.3B architecture (a 1.42 B parameter transformer, the
-UMT5-XXL text encoder of 5.68 B parameters, the Wan VAE; configs written below) with RANDOM
-weights, built in memory (nothing is downloaded), in bfloat16 (float16 on GPUs without it) with
-the VAE in float32, as `WanPipelines.load` loads a checkpoint. It times one 832x480 video of 33
-frames, 30 steps, guidance 5.0 (two transformer passes per step): seconds per video and per
-step, peak GPU memory. Baseline: the same call with every attention forced onto PyTorch's
-unfused "math" SDPA backend, against the fused (flash / memory-efficient / cuDNN) kernels SDPA
-picks by itself. `--compile` (BENCH_COMPILE=1) also times the transformer compiled as the
-service's TORCH_COMPILE setting compiles it (`torch.compile(transformer, fullgraph=True)`).
-Calls pass a preview sink and a stop check, as the worker does. Random weights change no
-kernel, so the speed is the real model's; the frames are noise. Checkpoint loading is not
-timed.
+One spec (`WORKLOAD`, `rows`) on both paths; only the model and the sizes differ:
 
-Without a GPU: the TINY offline model (`atelier.gpu_wan.tiny_model.build_tiny_wan`, loaded with
-`WanPipelines.load`) on the CPU at 64x64, 9 frames, 4 steps; a check of the code path and of
-CPU overheads only, not representative of GPU speed. The full model is never built on the CPU.
+- On a CUDA GPU: the FULL Wan2.1-T2V-1.3B architecture (a 1.42 B parameter transformer, the
+  UMT5-XXL text encoder of 5.68 B parameters, the Wan VAE; configs written below) with RANDOM
+  weights, built in memory (nothing is downloaded) in bfloat16 (float16 on GPUs without it)
+  with the VAE in float32, as `WanPipelines.load` loads a checkpoint, and set up by the
+  service's `WanPipelines.of`. One 832x480 video of 33 frames, 30 steps. Random weights change
+  no kernel, so the speed is the real model's; the frames are noise. Checkpoint loading is not
+  timed.
+- Without a GPU: the TINY offline model (`atelier.gpu_wan.tiny_model.build_tiny_wan`, loaded
+  with `WanPipelines.load`) on the CPU at 64x64, 9 frames, 4 steps; a check of the code path
+  and of CPU overheads only, not representative of GPU speed. The full model is never built
+  on the CPU.
+
+Rows: guidance 5.0 (two transformer passes per step), as served (seconds per video and per
+step, peak memory). Baseline: the same call with every attention forced onto PyTorch's
+unfused "math" SDPA backend, against the fused (flash / memory-efficient / cuDNN) kernels SDPA
+picks by itself. `--compile` (BENCH_COMPILE=1) also times the transformer compiled by the
+service's `WanPipelines.compile`, as its TORCH_COMPILE setting does. Calls pass a preview
+sink and a stop check, as the worker does.
 
     python -m bench.gpu_wan [--compile] [--runs N] [--warmup N] [--steps N] [--no-baseline]
 """
@@ -23,31 +27,18 @@ CPU overheads only, not representative of GPU speed. The full model is never bui
 from __future__ import annotations
 
 import os
-import tempfile
-import time
-from contextlib import nullcontext
-from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from bench import Report, run_alone
 from bench._common import (
     Settings,
-    Timing,
-    as_served,
-    cast_like_from_pretrained,
-    default_dtype,
-    full_model_line,
-    measure,
-    mib,
+    diffusers_model,
     parameter_count,
     refuse_full_size_on_cpu,
-    rss,
-    run_on_device,
-    table,
-    timing_rows,
-    transformers_fp32_modules,
-    why_cpu,
+    transformers_model,
 )
+from bench._workload import Model, Row, Size, Workload, build, run_workload
 
 if TYPE_CHECKING:
     import torch
@@ -56,13 +47,19 @@ if TYPE_CHECKING:
     from atelier.gpu_wan.pipeline import WanPipelines
 
 TITLE = "Wan text-to-video (gpu-wan)"
-PROMPT = "a paper boat drifting down a rainy street, cinematic, shallow depth of field"
-NEGATIVE_PROMPT = "blurry, low quality, static"
-GUIDANCE_SCALE = 5.0  # the gateway's Wan presets
-SEED = 1234
-
-GPU_WIDTH, GPU_HEIGHT, GPU_FRAMES, GPU_STEPS = 832, 480, 33, 30
-CPU_WIDTH, CPU_HEIGHT, CPU_FRAMES, CPU_STEPS = 64, 64, 9, 4
+WORKLOAD = Workload(
+    prompt="a paper boat drifting down a rainy street, cinematic, shallow depth of field",
+    negative_prompt="blurry, low quality, static",
+    guidance_scale=5.0,  # the gateway's Wan presets
+    seed=1234,
+    gpu=Size(width=832, height=480, steps=30, frames=33),
+    cpu=Size(width=64, height=64, steps=4, frames=9),
+    step="transformer x2 for CFG + UniPC scheduler",
+    outside="UMT5 text encoding, VAE decode, PIL conversion",
+    item="video",
+    full="Full Wan2.1-T2V-1.3B architecture with **random weights** (`WanPipelines.of`)",
+    tiny="the offline tiny Wan T2V, loaded with `WanPipelines.load`",
+)
 
 #: Wan-AI/Wan2.1-T2V-1.3B-Diffusers transformer/config.json
 TRANSFORMER_CONFIG: dict[str, Any] = {
@@ -146,16 +143,10 @@ def build_full_wan(
 
     torch.manual_seed(seed)
     with torch.device(device):
-        # diffusers builds in float32 and casts what it loads (keeping _keep_in_fp32_modules);
-        # transformers builds in the requested dtype.
-        transformer = WanTransformer3DModel(**transformer_config)
-        cast_like_from_pretrained(transformer, dtype, transformer._keep_in_fp32_modules or [])
-        vae = AutoencoderKLWan(**vae_config)
-        cast_like_from_pretrained(vae, torch.float32, [])
-        with default_dtype(dtype):
-            text_encoder = UMT5EncoderModel(UMT5Config(**text_encoder_config, **ids))
-        cast_like_from_pretrained(
-            text_encoder, dtype, transformers_fp32_modules(text_encoder, dtype)
+        transformer = diffusers_model(WanTransformer3DModel, transformer_config, dtype)
+        vae = diffusers_model(AutoencoderKLWan, vae_config, torch.float32)
+        text_encoder = transformers_model(
+            lambda: UMT5EncoderModel(UMT5Config(**text_encoder_config, **ids)), dtype
         )
     return WanPipeline(
         tokenizer=tokenizer,
@@ -166,203 +157,68 @@ def build_full_wan(
     )
 
 
-def wrap_like_load(t2v: WanPipeline, device: str, dtype: torch.dtype) -> WanPipelines:
-    """A `WanPipelines` around an in-memory pipeline, set up as `WanPipelines.load` sets up
-    the one it loads (TF32 matmuls on CUDA, no progress bar, no image-to-video model)."""
-    import torch
-
+def load(settings: Settings) -> Model:
+    """The model in the service's `WanPipelines`: on a GPU the full architecture, built here
+    and set up by `WanPipelines.of`; on the CPU the tiny model, read by `WanPipelines.load`."""
     from atelier.gpu_wan.pipeline import WanPipelines
+    from atelier.gpu_wan.tiny_model import build_tiny_wan
 
-    if device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    t2v.to(device)
-    t2v.set_progress_bar_config(disable=True)
-    return WanPipelines(t2v, None, device, dtype)
-
-
-def compile_like_load(t2v: WanPipeline, mode: str | None) -> None:
-    """Compile the transformer as `WanPipelines.load(compile_transformer=True)` does (with
-    `mode` if given)."""
-    import torch
-
-    t2v.transformer = torch.compile(t2v.transformer, mode=mode, fullgraph=True)
-
-
-def generation(
-    pipelines: WanPipelines,
-    *,
-    width: int,
-    height: int,
-    frames: int,
-    steps: int,
-    math_attention: bool = False,
-):
-    """A `measure` call: one text_to_video() call; with `math_attention`, every
-    scaled_dot_product_attention runs on PyTorch's unfused math backend."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    def call(on_step) -> None:
-        with sdpa_kernel(SDPBackend.MATH) if math_attention else nullcontext():
-            pipelines.text_to_video(
-                prompt=PROMPT,
-                negative_prompt=NEGATIVE_PROMPT,
-                num_frames=frames,
-                seed=SEED,
-                width=width,
-                height=height,
-                steps=steps,
-                guidance_scale=GUIDANCE_SCALE,
-                hooks=as_served(on_step),
-            )
-
-    return call
-
-
-def _baseline_line(timings: list[Timing]) -> list[str]:
-    fused = next((t for t in timings if "as served" in t.label), None)
-    math = next((t for t in timings if "baseline" in t.label), None)
-    if fused is None or math is None:
-        return []
-    return [
-        f"- baseline: unfused math attention takes {math.per_item / fused.per_item:.2f}x the "
-        "time per video of SDPA's own choice of kernel"
-    ]
-
-
-# -- GPU ----------------------------------------------------------------------------------
-
-
-def _gpu(settings: Settings) -> str:
-    import torch
-
-    from atelier.runtime.accelerator import choose_dtype, module_memory_bytes
-
-    device = settings.device
-    dtype = choose_dtype(settings.dtype, device)
-    steps = settings.steps or GPU_STEPS
-    start = time.perf_counter()
-    t2v = build_full_wan(device, dtype)
-    pipelines = wrap_like_load(t2v, device, dtype)
-    built = time.perf_counter() - start
-    counts = {
+    pipelines, built = build(
+        settings,
+        full=lambda device, dtype: WanPipelines.of(
+            build_full_wan(device, dtype), device=device, dtype=dtype
+        ),
+        tiny=lambda folder, device: WanPipelines.load(
+            str(build_tiny_wan(folder / "wan")), device=device, dtype=settings.dtype
+        ),
+    )
+    t2v = pipelines._t2v
+    parts = {
         "transformer": parameter_count(t2v.transformer),
         "text encoder": parameter_count(t2v.text_encoder),
         "VAE": parameter_count(t2v.vae),
     }
-    size = {"width": GPU_WIDTH, "height": GPU_HEIGHT, "frames": GPU_FRAMES, "steps": steps}
-
-    def run(label: str, *, math_attention: bool = False, warmup: int | None = None):
-        try:
-            return measure(
-                label,
-                generation(pipelines, math_attention=math_attention, **size),
-                items=1,
-                steps=steps,
-                warmup=settings.warmup if warmup is None else warmup,
-                runs=settings.runs,
-                device=device,
-            )
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            return f"{label}: out of GPU memory"
-
-    results: list[Timing | str] = [run("SDPA (as served)")]
-    if settings.baseline:
-        results.append(run("math SDPA backend (baseline)", math_attention=True))
-    if settings.compile:
-        compile_like_load(t2v, settings.compile_mode)
-        mode = settings.compile_mode or "default"
-        results.append(run(f"SDPA + torch.compile({mode}, fullgraph)", warmup=1))
-
-    timings = [r for r in results if isinstance(r, Timing)]
-    headers, rows = timing_rows(timings, "video")
     backend = os.environ.get("DIFFUSERS_ATTN_BACKEND", "native")
-    lines = [
-        f"Full Wan2.1-T2V-1.3B architecture with **random weights** on {device} "
-        f"({torch.cuda.get_device_name()}), {str(dtype).removeprefix('torch.')} (VAE float32): "
-        f"{GPU_WIDTH}x{GPU_HEIGHT}, {GPU_FRAMES} frames, {steps} steps, guidance "
-        f"{GUIDANCE_SCALE} (two transformer passes per step), UniPC; {settings.warmup} "
-        f"warm-up + {settings.runs} timed calls per row; diffusers attention backend "
-        f"`{backend}`.",
-        "",
-        table(headers, rows),
-        "",
-        full_model_line(counts, module_memory_bytes(t2v), built),
-        "- s / step: median gap between consecutive step ends (transformer x2 for CFG + "
-        "scheduler); s outside the steps: UMT5 text encoding, VAE decode, PIL conversion",
-    ]
-    lines += [f"- {r}" for r in results if isinstance(r, str)]
-    lines += _baseline_line(timings)
-    if settings.compile:
-        lines += [
-            f"- {t.label}: first call {t.warmup_walls[0]:.1f} s (compiling)"
-            for t in timings
-            if "compile" in t.label
-        ]
-    return "\n".join(lines)
+    return Model(
+        pipelines, parts, built, f" (VAE float32), diffusers attention backend `{backend}`"
+    )
 
 
-# -- CPU ----------------------------------------------------------------------------------
+def generation(pipelines: WanPipelines, size: Size):
+    """A `measure` call: one text_to_video() call, as the worker makes it."""
+
+    def call(on_step) -> None:
+        pipelines.text_to_video(num_frames=size.frames, **WORKLOAD.arguments(size, on_step))
+
+    return call
 
 
-def _cpu(settings: Settings) -> str:
-    import torch
+def math_attention():
+    """A setting: every scaled_dot_product_attention on PyTorch's unfused math backend."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from atelier.gpu_wan.pipeline import WanPipelines
-    from atelier.gpu_wan.tiny_model import build_tiny_wan
+    return sdpa_kernel(SDPBackend.MATH)
 
-    steps = settings.steps or CPU_STEPS
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        pipelines = WanPipelines.load(
-            str(build_tiny_wan(Path(folder) / "wan")), device="cpu", dtype="float32"
-        )
-        built = time.perf_counter() - start
-    components = pipelines._t2v.components.values()
-    params = parameter_count(*(c for c in components if isinstance(c, torch.nn.Module)))
-    size = {"width": CPU_WIDTH, "height": CPU_HEIGHT, "frames": CPU_FRAMES, "steps": steps}
-    common = {
-        "items": 1,
-        "steps": steps,
-        "warmup": settings.warmup,
-        "runs": settings.runs,
-        "device": "cpu",
-    }
-    timings = [measure("tiny, SDPA (as served)", generation(pipelines, **size), **common)]
+
+def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
+    """As served, the math attention baseline, and compiled (last: compiling is not undone)."""
+    served = "SDPA (as served)"
+
+    def row(label: str, **options: Any) -> Row:
+        return Row(label, generation(model.pipeline, size), items=1, steps=size.steps, **options)
+
+    yield row(served)
     if settings.baseline:
-        timings.append(
-            measure(
-                "tiny, math SDPA backend (baseline)",
-                generation(pipelines, math_attention=True, **size),
-                **common,
-            )
-        )
-    why = why_cpu()
-    headers, rows = timing_rows(timings, "video")
-    lines = [
-        f"{why}, so this times the **tiny configuration on CPU — not representative of GPU "
-        f"speed**: the offline tiny Wan T2V ({params / 1e6:.2f} M parameters, loaded with "
-        f"`WanPipelines.load`), float32, {CPU_WIDTH}x{CPU_HEIGHT}, {CPU_FRAMES} frames, {steps} "
-        f"steps, guidance {GUIDANCE_SCALE}; {settings.warmup} warm-up + {settings.runs} timed "
-        f"runs per row, {torch.get_num_threads()} torch thread(s) (BENCH_THREADS). It checks "
-        "the code path and "
-        "measures the pipeline's fixed overheads, nothing more.",
-        "",
-        table(headers, rows),
-        "",
-        f"- built and loaded in {built:.1f} s; RSS after the runs {mib(rss())}",
-        "- s / step: median gap between consecutive step ends",
-    ]
-    lines += _baseline_line(timings)
-    if len(timings) == 2:
-        lines.append("  (at this size attention is a sliver of the work; expect about 1x)")
-    return "\n".join(lines)
+        yield row("math SDPA backend (baseline)", versus=served, setting=math_attention)
+    if settings.compile:
+        model.pipeline.compile(settings.compile_mode)
+        how = settings.compile_mode or "as TORCH_COMPILE"
+        yield row(f"SDPA + torch.compile ({how})", versus=served, compiles=True)
 
 
 def main(report: Report) -> None:
     """Wan text-to-video: full architecture on a GPU, the tiny model on a CPU."""
-    run_on_device(report, TITLE, _gpu, _cpu)
+    run_workload(report, TITLE, WORKLOAD, load, rows)
 
 
 if __name__ == "__main__":

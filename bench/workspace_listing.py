@@ -22,9 +22,9 @@ import asyncpg
 
 from atelier.contracts import storage
 from atelier.contracts.storage import WORKSPACE_BUCKET
+from atelier.platform.local import Platform
 from atelier.runtime import cursors
 from atelier.runtime.objects import ObjectStore
-from atelier.stack.platform import Platform
 from atelier.workspace.queries import LIST, LIST_AFTER
 from bench import Report, run_alone
 from bench._platform import env_int, median, ms, on_platform, percentile, quick

@@ -22,12 +22,12 @@ from atelier.contracts.generation import OUTCOMES, GenerationCompleted
 from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
 from atelier.contracts.streams import ACTIVE_JOBS, DEAD_LETTERS, EVENTS, RATE_COUNTERS
 from atelier.library.projection import LibraryProjection
-from atelier.runtime.aggregates import read_history
+from atelier.platform.local import Platform
+from atelier.platform.provision import durable_consumers
+from atelier.runtime.aggregates import read_last_event
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.dead_letters import ORIGINAL_SUBJECT
 from atelier.runtime.objects import ObjectStore
-from atelier.stack.platform import Platform
-from atelier.stack.provision import durable_consumers
 from atelier.workspace.projection import WorkspaceProjection
 
 T = TypeVar("T")
@@ -218,7 +218,7 @@ def rebuild(platform: Platform, service: str) -> str:
         [
             sys.executable,
             "-m",
-            "atelier.stack.cli",
+            "atelier.platform.cli",
             "rebuild",
             service,
             "--data-dir",
@@ -238,7 +238,7 @@ async def outcome(platform: Platform, user_id: uuid.UUID, job_id: str, timeout: 
     history = subjects.generation_history(user_id, uuid.UUID(job_id))
 
     async def ended():
-        last = (await read_history(events, history)).last
+        last = (await read_last_event(events, history)).event
         return last if isinstance(last, OUTCOMES) else None
 
     try:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from atelier.stack.platform import Platform
+from atelier.platform.local import Platform
 from atelier.stack.servers import EmbeddedServers
 from atelier.stack.servers.proxy import CuttingProxy
 from tests.chaos.faults import Stack

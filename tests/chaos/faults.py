@@ -25,8 +25,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from atelier.contracts import examples, subjects
 from atelier.contracts.streams import EVENTS
+from atelier.platform.local import Platform
 from atelier.runtime.dead_letters import WHY
-from atelier.stack.platform import Platform
 from atelier.stack.servers import EmbeddedServers
 from atelier.stack.servers.process import SubprocessServer, log_tail
 from atelier.stack.servers.proxy import CuttingProxy

@@ -17,7 +17,7 @@ from collections import Counter
 from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
 from atelier.contracts.streams import EVENTS
 from atelier.contracts.subjects import user_events
-from atelier.stack.platform import Platform
+from atelier.platform.local import Platform
 from atelier.stack.servers.s3 import s3_client
 from tests.chaos.load import Load
 from tests.helpers import bus, client, outcome, rebuild, settled, user_rows

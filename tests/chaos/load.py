@@ -13,7 +13,7 @@ import httpx
 
 from atelier.contracts import subjects
 from atelier.contracts.streams import EVENTS
-from atelier.stack.platform import Platform
+from atelier.platform.local import Platform
 from tests.helpers import bus, client
 
 #: Tiny jobs: the model is not under test, the platform around it is.

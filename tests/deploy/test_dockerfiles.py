@@ -12,8 +12,9 @@ import pytest
 
 from tests.deploy.k8s import ROOT, SERVICES
 
-#: Image -> the package directory it installs; the ops image runs provision and rebuild.
-IMAGES = {name: ROOT / "services" / name for name in SERVICES} | {"ops": ROOT / "libs" / "stack"}
+#: Image -> the package directory it installs; the ops image (the platform application)
+#: runs provision and rebuild.
+IMAGES = {name: ROOT / "services" / name for name in SERVICES} | {"ops": ROOT / "apps" / "platform"}
 LOCAL_PACKAGES = {
     tomllib.loads(path.read_text())["project"]["name"]: path.parent
     for path in ROOT.glob("*/*/pyproject.toml")
@@ -103,4 +104,4 @@ def test_gpu_images_run_on_a_cuda_runtime_base(service):
 
 def test_the_build_context_leaves_out_local_state():
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    assert ignored[ignored.index("*") :][:3] == ["*", "!libs/", "!services/"]
+    assert ignored[ignored.index("*") :][:4] == ["*", "!libs/", "!services/", "!apps/"]

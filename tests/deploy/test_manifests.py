@@ -12,9 +12,9 @@ import yaml
 
 from atelier.contracts import permissions
 from atelier.contracts.streams import EVENTS
+from atelier.platform.local import SERVICES as PLATFORM_SERVICES
+from atelier.platform.provision import durable_consumers
 from atelier.runtime.settings import RuntimeSettings
-from atelier.stack import platform
-from atelier.stack.provision import durable_consumers
 from atelier.stack.servers.nats import (
     kubernetes_authorization,
     nats_server_binary,
@@ -369,8 +369,8 @@ def test_every_workload_connects_to_nats_as_its_own_identity(overlay):
     _, docs = overlay
     client = {p["port"] for p in find(docs, "Service", "nats")["spec"]["ports"]}
     assert client == {4222}
-    assert sorted(spec.name for spec in platform.SERVICES) == SERVICES
-    for spec in platform.SERVICES:  # the identities the dev stack gives the services
+    assert sorted(spec.name for spec in PLATFORM_SERVICES) == SERVICES
+    for spec in PLATFORM_SERVICES:  # the identities the dev stack gives the services
         assert nats_identity(container(docs, spec.name)) == spec.identity, spec.name
     (provision,) = pod_spec(find(docs, "Job", "atelier-provision"))["containers"]
     assert nats_identity(provision) == permissions.ADMIN, "it creates the streams"

@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from atelier.stack.cli import PROJECTIONS
+from atelier.platform.cli import PROJECTIONS
 from tests.deploy.k8s import K8S, KUBERNETES_VERSION, find
 
 #: Custom resources: kubernetes-validate ships only the built-in API's schemas. KEDA's

@@ -11,7 +11,7 @@ import pytest
 
 from atelier.contracts import examples
 from atelier.contracts.storage import WORKSPACE_BUCKET
-from atelier.stack.platform import SERVICES
+from atelier.platform.local import SERVICES
 from atelier.stack.services import ServiceProcess
 from tests.helpers import bus, client, eventually, store, tiny_png, workspace_items
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from atelier.runtime.media import probe_video, read_png_parameters
+from atelier.inference.media import probe_video, read_png_parameters
 from tests.helpers import client, count_events, job_assets
 
 pytestmark = pytest.mark.e2e

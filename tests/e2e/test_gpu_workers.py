@@ -14,8 +14,8 @@ from PIL import Image
 from atelier.contracts import subjects
 from atelier.contracts.generation import GenerationCancelled, GenerationCompleted
 from atelier.contracts.streams import DEAD_LETTERS, EVENTS
+from atelier.inference.media import probe_video, read_png_parameters
 from atelier.runtime.dead_letters import REASON
-from atelier.runtime.media import probe_video, read_png_parameters
 from tests.helpers import (
     bus,
     client,

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from atelier.stack.platform import SERVICES
+from atelier.platform.local import SERVICES
 from atelier.stack.services import ServiceProcess
 from tests.helpers import published_for
 from tests.identity_provider import ISSUER, IdentityProvider, forgeries

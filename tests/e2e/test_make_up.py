@@ -13,20 +13,20 @@ import time
 import httpx
 import pytest
 
-from atelier.stack.platform import DEMO_USER
+from atelier.platform.local import DEMO_USER
 from tests.identity_provider import ISSUER, IdentityProvider
 
 pytestmark = pytest.mark.e2e
 
 
 class Up:
-    """`python -m atelier.stack up` in the background, read until it says it is up."""
+    """`python -m atelier.platform up` in the background, read until it says it is up."""
 
     def __init__(self, data_dir, **exported: str) -> None:
         self.data_dir = data_dir
         env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL} | exported
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "atelier.stack", "up", "--data-dir", str(data_dir)],
+            [sys.executable, "-m", "atelier.platform", "up", "--data-dir", str(data_dir)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

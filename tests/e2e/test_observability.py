@@ -7,6 +7,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from atelier.workspace.projection import WorkspaceProjection
 from tests.helpers import client, eventually, job_assets
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +60,7 @@ async def test_every_service_is_probed_and_measured(platform):
     workspace = await samples(platform.services["workspace"].url)
     assert (
         "atelier_projection_lag",
-        frozenset({"projection": "workspace_assets"}.items()),
+        frozenset({"projection": WorkspaceProjection.name}.items()),
     ) in workspace
 
     async def reactors_observed():

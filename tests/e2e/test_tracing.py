@@ -26,26 +26,28 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from atelier.gateway.auth import issue_token
 from atelier.gateway.config import GatewaySettings
 from atelier.gateway.entrypoints.http import create_app
 from atelier.gpu_sdxl.config import SdxlSettings
 from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.gpu_sdxl.renderer import SdxlRenderer
 from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
+from atelier.inference.service import serve as serve_worker
+from atelier.platform.identity import issue_token
 from atelier.runtime import tracing
 from atelier.runtime.bus import connect, ensure_streams
 from atelier.runtime.db import create_pool
 from atelier.runtime.logs import JsonFormatter
 from atelier.runtime.rebuild import rebuild
-from atelier.runtime.worker_main import serve as serve_worker
 from atelier.workspace import bootstrap as workspace
 from atelier.workspace.config import WorkspaceSettings
+from atelier.workspace.projection import WorkspaceProjection
 from tests.helpers import EventStream, done, eventually, job_assets
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "a-secret-for-the-tracing-test-only-0123456789"
+WORKSPACE = WorkspaceProjection.name
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +180,7 @@ async def test_one_generation_is_one_trace_across_gateway_gpu_and_workspace(span
     assert consume.kind == SpanKind.CONSUMER
     assert consume.attributes["messaging.system"] == "nats"
     # the workspace projects the request too (the job's status), in the same trace
-    _child_of(by_name["process generation.requested"], publish_requested, "workspace_assets")
+    _child_of(by_name["process generation.requested"], publish_requested, WORKSPACE)
     render = _child_of(by_name["render sdxl"], consume)
     assert render.attributes["atelier.steps"] == 2
     uploads = [s for s in by_name["S3.PutObject"] if s.parent.span_id == consume.context.span_id]
@@ -186,7 +188,7 @@ async def test_one_generation_is_one_trace_across_gateway_gpu_and_workspace(span
     assert len(uploads) == 2  # the image and its thumbnail
 
     completed = _child_of(by_name["publish generation.completed"], consume)
-    projected = _child_of(by_name["process generation.completed"], completed, "workspace_assets")
+    projected = _child_of(by_name["process generation.completed"], completed, WORKSPACE)
     queries = [s for s in in_trace if s.parent and s.parent.span_id == projected.context.span_id]
     assert queries
     assert all(s.attributes["db.system"] == "postgresql" for s in queries)
@@ -199,12 +201,12 @@ async def test_one_generation_is_one_trace_across_gateway_gpu_and_workspace(span
             await rebuild(
                 js=nc.jetstream(),
                 pool=pool,
-                projection=workspace.projection(workspace_settings),
+                projection=WorkspaceProjection(),
                 schema=workspace_settings.db_schema,
             )
         finally:
             await nc.close()
-    replay = _one(spans, "rebuild workspace_assets")
+    replay = _one(spans, f"rebuild {WORKSPACE}")
     assert replay.context.trace_id != trace_id
     assert replay.parent is None
     assert trace_id in {link.context.trace_id for link in replay.links}

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from atelier.contracts import subjects
-from atelier.stack.platform import Platform
+from atelier.platform.local import Platform
 from tests.helpers import (
     client,
     count_events,

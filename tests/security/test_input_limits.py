@@ -15,7 +15,7 @@ from PIL import Image
 from atelier.contracts import subjects
 from atelier.contracts.generation import MAX_IMAGES, MAX_PROMPT_CHARS
 from atelier.gateway.entrypoints.generations import MAX_UPLOAD_BYTES
-from atelier.stack.platform import Platform
+from atelier.platform.local import Platform
 from tests.helpers import client, count_events, seed_workspace, tiny_png
 from tests.security.api_routes import QUICK_JOB
 from tests.security.figures import refused

@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from atelier.stack.platform import Platform
+from atelier.platform.local import Platform
 from tests.helpers import published_for
 from tests.security.api_routes import QUICK_JOB, api_routes, concrete_path
 from tests.security.figures import refused

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from atelier.stack.platform import Platform
+from atelier.platform.local import Platform
 from tests.security.figures import record
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ from nats.js.errors import APIError
 
 from atelier.contracts import examples, storage, subjects, workspace_events
 from atelier.contracts.streams import DEAD_LETTERS, EVENTS, MAX_EVENT_BYTES
+from atelier.platform.local import Platform
 from atelier.runtime.dead_letters import ORIGINAL_SEQUENCE, REASON
-from atelier.stack.platform import Platform
 from tests.helpers import bus, client, eventually, readers_of, seeded_assets, settled, user_rows
 from tests.security.figures import record, refused
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
-from atelier.stack.platform import Platform
+from atelier.platform.local import Platform
 from tests.helpers import client, eventually, seed_workspace, store, tiny_png, workspace_items
 from tests.security.figures import refused
 

@@ -9,9 +9,10 @@ import uuid
 import jwt
 import pytest
 
-from atelier.gateway.auth import Authenticator, issue_token
+from atelier.gateway.auth import Authenticator
 from atelier.gateway.config import GatewaySettings
 from atelier.gateway.problems import Problem
+from atelier.platform.identity import issue_token
 
 SECRET = "s" * 48
 USER = uuid.uuid4()

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from atelier.gateway.auth import issue_token
+from atelier.platform.identity import issue_token
 from atelier.runtime import tracing
 
 TOKEN = issue_token("s" * 48, uuid.uuid4(), audience="authenticated", lifetime_s=60)

@@ -20,12 +20,12 @@ from atelier.contracts.streams import EVENTS
 from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.gpu_sdxl.renderer import SdxlRenderer
 from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
-from atelier.runtime.aggregates import read_history
+from atelier.inference.worker import GenerationWorker, RenderJob, consumer_config
+from atelier.runtime.aggregates import read_last_event
 from atelier.runtime.bus import EventBus, ensure_streams
 from atelier.runtime.consumer import WorkConsumer, ensure_consumer
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.settings import RuntimeSettings
-from atelier.runtime.worker import GenerationWorker, RenderJob, consumer_config
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ async def run_job(private_nc, objects, renderer, request, *, max_attempts: int =
     task = asyncio.create_task(consumer.run(stop))
     try:
         async with asyncio.timeout(90):
-            while not isinstance((last := (await read_history(bus, history)).last), OUTCOMES):
+            while not isinstance((last := (await read_last_event(bus, history)).event), OUTCOMES):
                 await asyncio.sleep(0.1)
     finally:
         stop.set()

@@ -11,7 +11,7 @@ from transformers import CLIPTokenizer
 
 from atelier.gpu_sdxl.pipeline import GenerationInterrupted, SdxlPipeline
 from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
-from atelier.runtime.accelerator import StepHooks
+from atelier.inference.progress import StepHooks
 
 PROMPT = "a watercolour fox in the snow"
 COMMON = {"width": 64, "height": 64, "steps": 2, "guidance_scale": 5.0}

@@ -8,8 +8,8 @@ from PIL import Image
 
 from atelier.gpu_wan.pipeline import GenerationInterrupted, WanPipelines
 from atelier.gpu_wan.tiny_model import build_tiny_wan, build_tiny_wan_i2v
-from atelier.runtime.accelerator import StepHooks
-from atelier.runtime.media import encode_mp4, probe_video
+from atelier.inference.media import encode_mp4, probe_video
+from atelier.inference.progress import StepHooks
 
 COMMON = {
     "prompt": "a paper boat on a river",

@@ -9,6 +9,7 @@ import pytest
 from atelier.contracts import examples
 from atelier.contracts.registry import encode_event
 from atelier.runtime.bus import EventBus, connect
+from atelier.workspace.projection import WorkspaceProjection
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -57,6 +58,7 @@ async def _has(pool, user, expected) -> bool:
 
 async def _position_at_least(pool, sequence: int) -> bool:
     position = await pool.fetchval(
-        "SELECT position FROM workspace.projection_tracking WHERE projection = 'workspace_assets'"
+        "SELECT position FROM workspace.projection_tracking WHERE projection = $1",
+        WorkspaceProjection.name,
     )
     return position >= sequence

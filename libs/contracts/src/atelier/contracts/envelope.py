@@ -71,6 +71,11 @@ class Envelope(BaseModel, ABC):
     def subject(self) -> str:
         """The NATS subject this event is published on."""
 
+    @classmethod
+    @abstractmethod
+    def subject_filter(cls) -> str:
+        """The subjects of every event of this type, of every user."""
+
     @property
     @abstractmethod
     def dedup_id(self) -> str:
@@ -95,6 +100,10 @@ class AggregateEvent(Envelope):
     @property
     def subject(self) -> str:
         return subjects.aggregate(self.user_id, self.kind, self.aggregate_id, self.name)
+
+    @classmethod
+    def subject_filter(cls) -> str:
+        return subjects.events_of(cls.kind, cls.name)
 
     @property
     def dedup_id(self) -> str:

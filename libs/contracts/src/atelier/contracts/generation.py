@@ -220,6 +220,10 @@ class _GenerationEvent(Envelope):
     def subject(self) -> str:
         return subjects.generation(self.user_id, self.data.model, self.data.job_id, self.name)
 
+    @classmethod
+    def subject_filter(cls) -> str:
+        return subjects.generation_events(cls.name)
+
     @property
     def dedup_id(self) -> str:
         return f"{self.data.job_id}:{self.name}"

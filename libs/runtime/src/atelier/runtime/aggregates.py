@@ -32,10 +32,13 @@ class Refused(RpcError):
 
 
 @dataclass(frozen=True)
-class History:
-    #: Stream sequence of the aggregate's last event; 0 when it has none.
+class LastEvent:
+    """What a decision knows of its aggregate: the last event on the log (None: the
+    aggregate has none yet) and its stream sequence (0 then), where the append expects
+    the aggregate still to be."""
+
     sequence: int
-    last: Envelope | None
+    event: Envelope | None
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,12 @@ class Decision(Generic[T]):
     reply: T
 
 
-async def read_history(bus: EventBus, history_filter: str) -> History:
+async def read_last_event(bus: EventBus, history_filter: str) -> LastEvent:
     try:
         msg = await bus.js.get_last_msg(EVENTS.name, history_filter)
     except NotFoundError:
-        return History(0, None)
-    return History(msg.seq, decode_event(msg.subject, msg.data))
+        return LastEvent(0, None)
+    return LastEvent(msg.seq, decode_event(msg.subject, msg.data))
 
 
 async def append(
@@ -66,25 +69,25 @@ async def append(
 async def execute(
     bus: EventBus,
     history_filter: str,
-    decide: Callable[[History], Decision[T]],
+    decide: Callable[[LastEvent], Decision[T]],
     *,
-    settle: Callable[[Envelope, int], Awaitable[object]] | None = None,
+    until_shown: Callable[[Envelope, int], Awaitable[object]] | None = None,
     attempts: int = 3,
 ) -> T:
     """Read, decide, append; on a concurrent append, read and decide again.
 
-    `settle(last_event, sequence)` runs after an append, before the reply: the owning
+    `until_shown(last_event, sequence)` runs after an append, before the reply: the owning
     service waits there until its projection shows the change.
     """
     for _ in range(attempts):
-        history = await read_history(bus, history_filter)
-        decision = decide(history)
+        last = await read_last_event(bus, history_filter)
+        decision = decide(last)
         try:
-            sequence = await append(bus, decision.events, history.sequence, history_filter)
+            sequence = await append(bus, decision.events, last.sequence, history_filter)
         except ConcurrencyConflict:
             log.info("concurrent change; deciding again", extra={"aggregate": history_filter})
             continue
-        if settle and decision.events:
-            await settle(decision.events[-1], sequence)
+        if until_shown and decision.events:
+            await until_shown(decision.events[-1], sequence)
         return decision.reply
     raise RpcError(409, "Conflict", "the item keeps changing; reload it and try again")

@@ -24,8 +24,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol, runtime_checkable
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import asyncpg
 import nats.errors
@@ -42,6 +43,7 @@ from atelier.contracts.watermarks import Watermark
 from atelier.runtime import tracing
 from atelier.runtime.db import CONNECTION_ERRORS, caused_by_data, identifier
 from atelier.runtime.dead_letters import dead_letter
+from atelier.runtime.handlers import subject_filters
 from atelier.runtime.metrics import PROJECTION_LAG, PROJECTION_RESTARTS, PROJECTION_STALLED
 from atelier.runtime.writes import Writes
 
@@ -78,6 +80,37 @@ class BatchedProjection(Projection, Protocol):
 
     def write(self, event: Envelope, writes: Writes) -> None:
         """Add the writes that apply `event`; `apply` must do the same."""
+
+
+WriteHandler = Callable[[Any, Writes], None]
+WriteHandlers = Mapping[type[Envelope], WriteHandler]
+
+
+class TableProjection(ABC):
+    """A projection declared as one table, `{event type: the writes that apply it}`: the
+    subjects it reads, `write` (a rebuild's batches) and `apply` (live) follow from it."""
+
+    name: ClassVar[str]
+    handlers: ClassVar[WriteHandlers]
+    subjects: ClassVar[tuple[str, ...]]
+    #: Names it had before: the runner carries their position over (see `prepare`).
+    former_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.subjects = subject_filters(cls.handlers)
+
+    @abstractmethod
+    async def create_tables(self, conn: asyncpg.Connection) -> None:
+        """Create the projection's tables in the current search_path (idempotent)."""
+
+    def write(self, event: Envelope, writes: Writes) -> None:
+        self.handlers[type(event)](event, writes)
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope) -> None:
+        writes = Writes()
+        self.write(event, writes)
+        await writes.flush(conn)
 
 
 def pending(batch: Sequence[Msg]) -> int:
@@ -138,6 +171,13 @@ class ProjectionRunner:
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             await conn.execute(f"SET LOCAL search_path TO {self.schema}")
             await conn.execute(TRACKING_DDL)
+            for former in getattr(self.projection, "former_names", ()):
+                await conn.execute(
+                    "UPDATE projection_tracking SET projection = $1 WHERE projection = $2 AND "
+                    "NOT EXISTS (SELECT FROM projection_tracking WHERE projection = $1)",
+                    self.projection.name,
+                    former,
+                )
             await conn.execute(
                 "INSERT INTO projection_tracking (projection, position) VALUES ($1, 0) "
                 "ON CONFLICT (projection) DO NOTHING",
@@ -283,7 +323,7 @@ class ProjectionRunner:
             subjects.projected(self.projection.name), mark.model_dump_json().encode()
         )
 
-    async def settle(self, event: Envelope, sequence: int) -> None:
+    async def wait_until_shown(self, event: Envelope, sequence: int) -> None:
         """After a command appended `event` at `sequence`: wait until the tables show it,
         if this projection reads such events at all."""
         if any(subjects.matches(f, event.subject) for f in self.projection.subjects):

@@ -7,7 +7,8 @@ services all start from it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -15,11 +16,13 @@ import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from atelier.contracts.envelope import Envelope
 from atelier.contracts.streams import EVENTS
 from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.consumer import Handler, WorkConsumer, ensure_consumer
 from atelier.runtime.db import create_pool
+from atelier.runtime.handlers import subject_filters
 from atelier.runtime.health import (
     Check,
     consumer_check,
@@ -29,6 +32,8 @@ from atelier.runtime.health import (
     s3_check,
     serve_health,
 )
+from atelier.runtime.lifecycle import wait_all
+from atelier.runtime.metrics import observe_consumers
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.projection import Projection, ProjectionRunner
 from atelier.runtime.settings import RuntimeSettings
@@ -78,9 +83,9 @@ async def resources(
         )
 
 
-def live_projection(res: Resources, projection: Projection, schema: str) -> ProjectionRunner:
-    """A service's projection runner over its tables, announcing its watermark; /readyz
-    turns unready while it is stalled."""
+async def live_projection(res: Resources, projection: Projection, schema: str) -> ProjectionRunner:
+    """A service's projection runner over its tables (created), announcing its watermark;
+    /readyz turns unready while it is stalled."""
     runner = ProjectionRunner(
         js=res.bus.js,
         pool=res.pool,
@@ -90,6 +95,7 @@ def live_projection(res: Resources, projection: Projection, schema: str) -> Proj
         stall_seconds=res.settings.projection_stall_seconds,
     )
     res.checks[f"projection {projection.name}"] = projection_check(runner)
+    await runner.prepare()
     return runner
 
 
@@ -101,11 +107,12 @@ async def serve_routes(nc: NatsClient, routes: Iterable[Route], *, queue: str) -
         await rpc.serve(nc, subject, request_model, handler, queue=queue)
 
 
-def reactor_config(durable: str, subjects: list[str]) -> ConsumerConfig:
-    """A reactor's durable consumer: explicit acks, redelivered until handled."""
+def reactor_config(durable: str, handlers: Mapping[type[Envelope], object]) -> ConsumerConfig:
+    """A reactor's durable consumer, reading the events its handler table names: explicit
+    acks, redelivered until handled."""
     return ConsumerConfig(
         durable_name=durable,
-        filter_subjects=subjects,
+        filter_subjects=list(subject_filters(handlers)),
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=30,
         max_deliver=-1,
@@ -123,4 +130,24 @@ async def reactor(res: Resources, config: ConsumerConfig, handle: Handler) -> Wo
         concurrency=res.settings.reactor_concurrency,
         max_attempts=res.settings.reactor_max_attempts,
         config=config,
+    )
+
+
+async def project_and_react(
+    res: Resources,
+    stop: asyncio.Event,
+    runner: ProjectionRunner,
+    reactions: tuple[ConsumerConfig, Handler],
+    *background: Awaitable[None],
+) -> None:
+    """Run a service's projection, its reactor (its durable consumer, and the handler of
+    what it delivers), the consumer metrics and `background` work until `stop`."""
+    config, handle = reactions
+    reacting = await reactor(res, config, handle)
+    await wait_all(
+        stop,
+        runner.run(stop),
+        reacting.run(stop),
+        observe_consumers(res.bus.js, [config.durable_name], stop),
+        *background,
     )

@@ -37,3 +37,11 @@ class RuntimeSettings(BaseSettings):
     @property
     def presign_endpoint_url(self) -> str:
         return self.s3_public_endpoint_url or self.s3_endpoint_url
+
+
+class WorkspaceUrlSettings(BaseSettings):
+    """How long presigned URLs of workspace files work: the workspace's listings and the
+    gateway's event stream (thumbnails of a finished job) sign the same objects."""
+
+    thumbnail_url_seconds: int = Field(default=15 * 60, gt=0)
+    file_url_seconds: int = Field(default=60 * 60, gt=0)

@@ -2,8 +2,10 @@
 
 - `servers`: NATS, PostgreSQL and S3 for the whole session (embedded unless the
   environment points at external ones, or ATELIER_STACK=containers).
-- `platform`: every service running as a child process on those servers.
 - `private_nats`: a NATS server of a test's own, for tests that need an empty log.
+- `private_nc`: a connection to it, its streams provisioned.
+
+The whole platform running on `servers` is `atelier.platform.pytest_plugin`'s `platform`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from atelier.runtime.bus import connect, ensure_streams
-from atelier.stack.platform import Platform
 from atelier.stack.servers import EmbeddedNats, Endpoints, StackUnavailable, start_stack_servers
 
 
@@ -28,29 +29,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
         yield endpoints
     finally:
         stop()
-
-
-@pytest.fixture(scope="session")
-def platform(servers: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    data_dir = tmp_path_factory.mktemp("platform")
-    # Sweep expired assets every second, redeliver a dead worker's job after 6 s, send
-    # heartbeats on idle event streams every 2 s, limit users to 5 active jobs and 20
-    # submits a minute, free a slot its gateway never used after 5 s: all observable
-    # within a test.
-    fast = {
-        "SWEEP_INTERVAL_SECONDS": "1",
-        "ACK_WAIT_SECONDS": "6",
-        "SSE_HEARTBEAT_SECONDS": "2",
-        "MAX_ACTIVE_JOBS_PER_USER": "5",
-        "SUBMITS_PER_MINUTE_PER_USER": "20",
-        "ACTIVE_JOBS_RECONCILE_SECONDS": "1",
-        "ADMISSION_GRACE_SECONDS": "5",
-    }
-    with Platform(data_dir, os.environ, endpoints=servers, service_env=fast) as running:
-        yield running
-        crashed = {s.name: str(s.last_exit) for s in running.services.values() if s.last_exit}
-    # The supervisor restarts a service that dies; a test run must still hear of it.
-    assert not crashed, f"services exited though nobody stopped them: {crashed}"
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ verifying are PyJWT's; nothing here is cryptography.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,28 +98,6 @@ class Authenticator:
             return uuid.UUID(subject)
         except ValueError:
             return uuid.uuid5(_SUBJECT_NAMESPACE, f"{self.issuer or ''}\n{subject}")
-
-
-def issue_token(
-    secret: str,
-    user_id: uuid.UUID,
-    *,
-    audience: str,
-    lifetime_s: int,
-    issuer: str | None = None,
-) -> str:
-    """A token as Supabase would issue it; used by the dev stack and the tests."""
-    now = int(time.time())
-    claims = {
-        "sub": str(user_id),
-        "aud": audience,
-        "role": "authenticated",
-        "iat": now,
-        "exp": now + lifetime_s,
-    }
-    if issuer is not None:
-        claims["iss"] = issuer
-    return jwt.encode(claims, secret, algorithm=HS256)
 
 
 def _unauthorized(detail: str) -> Problem:

@@ -4,10 +4,10 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from atelier.runtime.settings import RuntimeSettings
+from atelier.runtime.settings import RuntimeSettings, WorkspaceUrlSettings
 
 
-class GatewaySettings(RuntimeSettings):
+class GatewaySettings(RuntimeSettings, WorkspaceUrlSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     #: Who may sign users' tokens (at least one of the two; see atelier.gateway.auth):

@@ -3,11 +3,11 @@
 from atelier.gpu_sdxl.config import SdxlSettings
 from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.gpu_sdxl.renderer import SdxlRenderer
-from atelier.runtime import worker_main
+from atelier.inference import service
 
 if __name__ == "__main__":
     settings = SdxlSettings()
-    worker_main.main(
+    service.main(
         "gpu-sdxl",
         settings,
         lambda: SdxlRenderer(

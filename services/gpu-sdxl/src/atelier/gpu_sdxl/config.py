@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from atelier.runtime.worker_main import WorkerSettings
+from atelier.inference.service import WorkerSettings
 
 
 class SdxlSettings(WorkerSettings):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from atelier.gpu_sdxl.pipeline import SdxlPipeline
-from atelier.runtime.media import encode_png, webp_thumbnail
-from atelier.runtime.worker import RenderedFile, RenderJob
+from atelier.inference.worker import RenderedFile, RenderJob
 
 
 class SdxlRenderer:
@@ -23,21 +22,7 @@ class SdxlRenderer:
             images = self.pipeline.img2img(
                 image=reference, strength=spec.reference.strength, **arguments
             )
-        files = []
-        for index, image in enumerate(images):
-            seed = spec.seed + index
-            parameters = spec.model_dump(mode="json", exclude={"num_images"}) | {"seed": seed}
-            files.append(
-                RenderedFile(
-                    index=index,
-                    asset_type="image",
-                    extension="png",
-                    mime_type="image/png",
-                    data=encode_png(image, parameters),
-                    thumbnail=webp_thumbnail(image),
-                    width=image.width,
-                    height=image.height,
-                    seed=seed,
-                )
-            )
-        return files
+        return [
+            RenderedFile.png(index, image, spec, seed=spec.seed + index)
+            for index, image in enumerate(images)
+        ]

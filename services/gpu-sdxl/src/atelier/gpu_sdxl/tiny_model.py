@@ -15,7 +15,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from atelier.runtime.accelerator import build_model_dir
+from atelier.inference.models import build_model_dir
 
 #: SDXL base 1.0's scheduler config (scheduler/scheduler_config.json), as EulerDiscreteScheduler.
 SDXL_SCHEDULER_CONFIG: dict[str, object] = {

@@ -3,11 +3,11 @@
 from atelier.gpu_wan.config import WanSettings
 from atelier.gpu_wan.pipeline import WanPipelines
 from atelier.gpu_wan.renderer import WanRenderer
-from atelier.runtime import worker_main
+from atelier.inference import service
 
 if __name__ == "__main__":
     settings = WanSettings()
-    worker_main.main(
+    service.main(
         "gpu-wan",
         settings,
         lambda: WanRenderer(

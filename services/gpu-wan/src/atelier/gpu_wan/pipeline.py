@@ -15,21 +15,14 @@ First-and-last-frame video (`last_image`) in diffusers 0.42.1 depends on the I2V
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from atelier.runtime.accelerator import (
-    NO_HOOKS,
-    GenerationInterrupted,
-    StepHooks,
-    choose_device,
-    choose_dtype,
-    module_memory_bytes,
-    run_interruptible,
-)
+from atelier.inference.device import allow_tf32, on_device, placement
+from atelier.inference.pipelines import CallArguments, LoadedPipelines, fit
+from atelier.inference.progress import NO_HOOKS, GenerationInterrupted
 
 if TYPE_CHECKING:
     import torch
@@ -66,16 +59,8 @@ def _component_config(model: str, name: str) -> dict[str, Any] | None:
     }
 
 
-def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
-    """`image` scaled and centre-cropped to width x height (no distortion)."""
-    return ImageOps.fit(image.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
-
-
-class WanPipelines:
-    """A Wan text-to-video pipeline and, optionally, an image-to-video one, on one device.
-
-    Calls are serialised by a lock: pipeline objects hold per-call state.
-    """
+class WanPipelines(LoadedPipelines):
+    """A Wan text-to-video pipeline and, optionally, an image-to-video one, on one device."""
 
     fps = WAN_FPS
 
@@ -86,12 +71,9 @@ class WanPipelines:
         device: str,
         dtype: torch.dtype,
     ) -> None:
+        super().__init__(t2v, i2v, device=device, dtype=dtype)
         self._t2v = t2v
         self._i2v = i2v
-        self.device = device
-        self.dtype = dtype
-        self.memory_bytes = module_memory_bytes(*(p for p in (t2v, i2v) if p is not None))
-        self._lock = threading.Lock()
 
     @classmethod
     def load(
@@ -111,20 +93,14 @@ class WanPipelines:
         import torch
         from diffusers import WanImageToVideoPipeline, WanPipeline
 
-        chosen_device = choose_device(device)
-        chosen_dtype = choose_dtype(dtype, chosen_device)
+        chosen_device, chosen_dtype = placement(device, dtype)
         dtypes: dict[str, torch.dtype] = {"default": chosen_dtype}
         if chosen_dtype != torch.float32:
             dtypes |= {"vae": torch.float32, "image_encoder": torch.float32}
-        if chosen_device.startswith("cuda"):
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
 
         t2v = WanPipeline.from_pretrained(str(t2v_model), dtype=dtypes)
-        t2v.to(chosen_device)
-        if compile_transformer:
-            t2v.transformer = torch.compile(t2v.transformer, fullgraph=True)
-        t2v.set_progress_bar_config(disable=True)
+        # on the device before the i2v pipeline loads: host memory holds one at a time
+        on_device(t2v, chosen_device)
         i2v = None
         if i2v_model is not None:
             shared = {}
@@ -134,9 +110,34 @@ class WanPipelines:
                     if mine is not None and mine == _component_config(str(t2v_model), name):
                         shared[name] = getattr(t2v, name)
             i2v = WanImageToVideoPipeline.from_pretrained(str(i2v_model), dtype=dtypes, **shared)
-            i2v.to(chosen_device)
-            i2v.set_progress_bar_config(disable=True)
-        return cls(t2v, i2v, chosen_device, chosen_dtype)
+        pipelines = cls.of(t2v, i2v, device=chosen_device, dtype=chosen_dtype)
+        if compile_transformer:
+            pipelines.compile()
+        return pipelines
+
+    @classmethod
+    def of(
+        cls,
+        t2v: WanPipeline,
+        i2v: WanImageToVideoPipeline | None = None,
+        *,
+        device: str,
+        dtype: torch.dtype,
+    ) -> WanPipelines:
+        """Pipelines already in memory on `device` as the service runs them: TF32 matmuls on
+        CUDA, no progress bars."""
+        allow_tf32(device)
+        for pipe in (t2v, i2v):
+            if pipe is not None:
+                on_device(pipe, device)
+        return cls(t2v, i2v, device, dtype)
+
+    def compile(self, mode: str | None = None) -> None:
+        """Compile the text-to-video transformer, whole-graph (in torch's default mode unless
+        told otherwise): what the TORCH_COMPILE setting does at load."""
+        import torch
+
+        self._t2v.transformer = torch.compile(self._t2v.transformer, mode=mode, fullgraph=True)
 
     # -- capabilities -------------------------------------------------------------------
 
@@ -170,86 +171,43 @@ class WanPipelines:
         if width < multiple or height < multiple or width % multiple or height % multiple:
             raise ValueError(f"width and height must be multiples of {multiple}")
 
-    def _run(
-        self,
-        pipe: Any,
-        *,
-        prompt: str,
-        negative_prompt: str | None,
-        num_frames: int,
-        seed: int,
-        width: int,
-        height: int,
-        steps: int,
-        guidance_scale: float,
-        hooks: StepHooks,
-        **extra: Any,
+    def _frames(
+        self, pipe: Any, num_frames: int, arguments: CallArguments, **extra: Any
     ) -> list[Image.Image]:
         import torch
 
-        if steps < 1:
-            raise ValueError("steps must be at least 1")
+        width, height = arguments["width"], arguments["height"]
         self._check_geometry(pipe, num_frames, width, height)
-        kwargs: dict[str, Any] = {
-            "prompt": prompt,
-            "negative_prompt": negative_prompt,
-            "num_frames": num_frames,
-            "width": width,
-            "height": height,
-            "num_inference_steps": steps,
-            "guidance_scale": guidance_scale,
+        result = self._call(
+            pipe,
+            arguments.get("hooks", NO_HOOKS),
+            arguments["steps"],
+            prompt=arguments["prompt"],
+            negative_prompt=arguments["negative_prompt"],
+            num_frames=num_frames,
+            width=width,
+            height=height,
+            guidance_scale=arguments["guidance_scale"],
             # A CPU generator gives the same initial noise for a seed on every device.
-            "generator": torch.Generator(device="cpu").manual_seed(seed),
-            "output_type": "pil",
-            "callback_on_step_end": hooks.callback(steps),
+            generator=torch.Generator(device="cpu").manual_seed(arguments["seed"]),
             **extra,
-        }
-        with self._lock:
-            result = run_interruptible(pipe, lambda: pipe(**kwargs))
+        )
         return list(result.frames[0])
 
     def text_to_video(
-        self,
-        *,
-        prompt: str,
-        negative_prompt: str | None,
-        num_frames: int,
-        seed: int,
-        width: int,
-        height: int,
-        steps: int,
-        guidance_scale: float,
-        hooks: StepHooks = NO_HOOKS,
+        self, *, num_frames: int, **arguments: Unpack[CallArguments]
     ) -> list[Image.Image]:
         """The frames of one video. num_frames must be 4k + 1, width and height multiples of
         16. Raises `GenerationInterrupted` when `hooks.should_stop()` turns true after a step."""
-        return self._run(
-            self._t2v,
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            num_frames=num_frames,
-            seed=seed,
-            width=width,
-            height=height,
-            steps=steps,
-            guidance_scale=guidance_scale,
-            hooks=hooks,
-        )
+        return self._frames(self._t2v, num_frames, arguments)
 
     def image_to_video(
         self,
         *,
         image: Image.Image,
         last_image: Image.Image | None = None,
-        prompt: str,
-        negative_prompt: str | None,
         num_frames: int,
-        seed: int,
-        width: int,
-        height: int,
-        steps: int,
-        guidance_scale: float,
-        hooks: StepHooks = NO_HOOKS,
+        **arguments: Unpack[CallArguments],
     ) -> list[Image.Image]:
         """The frames of one video starting at `image` (and ending at `last_image`, where the
         checkpoint supports it: see `supports_last_frame`). Both images are scaled and
@@ -263,19 +221,8 @@ class WanPipelines:
             )
         if last_image is None and self.requires_last_frame:
             raise ValueError("the loaded checkpoint (Wan 2.1 FLF2V) needs a last frame")
-        extra: dict[str, Any] = {"image": _fit(image, width, height)}
+        size = (arguments["width"], arguments["height"])
+        frames = {"image": fit(image, *size)}
         if last_image is not None:
-            extra["last_image"] = _fit(last_image, width, height)
-        return self._run(
-            self._i2v,
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            num_frames=num_frames,
-            seed=seed,
-            width=width,
-            height=height,
-            steps=steps,
-            guidance_scale=guidance_scale,
-            hooks=hooks,
-            **extra,
-        )
+            frames["last_image"] = fit(last_image, *size)
+        return self._frames(self._i2v, num_frames, arguments, **frames)

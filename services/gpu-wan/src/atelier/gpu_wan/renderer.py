@@ -4,8 +4,7 @@ from text alone, from a start frame, or from a first and a last frame."""
 from __future__ import annotations
 
 from atelier.gpu_wan.pipeline import WanPipelines
-from atelier.runtime.media import encode_mp4, encode_png, webp_thumbnail
-from atelier.runtime.worker import BadRequest, RenderedFile, RenderJob
+from atelier.inference.worker import BadRequest, RenderedFile, RenderJob
 
 
 class WanRenderer:
@@ -35,28 +34,6 @@ class WanRenderer:
             )
         else:
             frames = self.pipeline.text_to_video(**arguments)
-        middle = frames[len(frames) // 2]
-        common = {
-            "index": index,
-            "thumbnail": webp_thumbnail(middle),
-            "width": middle.width,
-            "height": middle.height,
-            "seed": seed,
-        }
-        if not video:
-            parameters = spec.model_dump(mode="json", exclude={"num_images"}) | {"seed": seed}
-            return RenderedFile(
-                asset_type="image",
-                extension="png",
-                mime_type="image/png",
-                data=encode_png(middle, parameters),
-                **common,
-            )
-        return RenderedFile(
-            asset_type="video",
-            extension="mp4",
-            mime_type="video/mp4",
-            data=encode_mp4(frames, spec.fps),
-            duration_seconds=len(frames) / spec.fps,
-            **common,
-        )
+        if video:
+            return RenderedFile.mp4(index, frames, spec.fps, seed)
+        return RenderedFile.png(index, frames[len(frames) // 2], spec, seed)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from atelier.runtime.accelerator import build_model_dir
+from atelier.inference.models import build_model_dir
 
 #: Wan 2.1's scheduler (scheduler/scheduler_config.json of the Diffusers releases; flow_shift
 #: 3.0 is the 480p value, 5.0 the 720p one).

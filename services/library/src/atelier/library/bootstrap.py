@@ -13,13 +13,8 @@ from atelier.library.config import LibrarySettings
 from atelier.library.projection import LibraryProjection
 from atelier.library.queries import LibraryQueries
 from atelier.library.repository import LibraryRepository
-from atelier.runtime.lifecycle import wait_all
-from atelier.runtime.metrics import observe_consumers
-from atelier.runtime.service import live_projection, reactor, resources, serve_routes
-
-
-def projection(settings: LibrarySettings) -> LibraryProjection:
-    return LibraryProjection()
+from atelier.runtime.handlers import dispatch
+from atelier.runtime.service import live_projection, project_and_react, resources, serve_routes
 
 
 async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
@@ -30,11 +25,12 @@ async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
         durables=[reactors.DURABLE],
         bucket=LIBRARY_BUCKET,
     ) as res:
-        runner = live_projection(res, projection(settings), settings.db_schema)
-        await runner.prepare()
+        runner = await live_projection(res, LibraryProjection(), settings.db_schema)
         repository = LibraryRepository(res.pool)
         queries = LibraryQueries(repository, res.objects, settings)
-        commands = LibraryCommands(res.bus, repository, queries, settle=runner.settle)
+        commands = LibraryCommands(
+            res.bus, repository, queries, until_shown=runner.wait_until_shown
+        )
         routes = [
             (api.LIST_ASSETS, api.ListAssets, queries.list_assets),
             (api.UPDATE_ASSET, api.UpdateAsset, commands.update_asset),
@@ -48,14 +44,6 @@ async def run(settings: LibrarySettings, stop: asyncio.Event) -> None:
             (api.DELETE_COLLECTION, api.CollectionRef, commands.delete_collection),
         ]
         await serve_routes(res.nc, routes, queue=api.SERVICE)
-        files = await reactor(
-            res,
-            reactors.consumer_config(),
-            reactors.LibraryReactors(res.bus, res.objects).handle,
-        )
-        await wait_all(
-            stop,
-            runner.run(stop),
-            files.run(stop),
-            observe_consumers(res.bus.js, [reactors.DURABLE], stop),
-        )
+        side_effects = reactors.LibraryReactors(res.bus, res.objects)
+        reactions = reactors.consumer_config(), dispatch(reactors.HANDLERS, side_effects)
+        await project_and_react(res, stop, runner, reactions)

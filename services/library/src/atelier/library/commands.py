@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from atelier.contracts import asset_columns, subjects
 from atelier.contracts import library as api
 from atelier.contracts import library_events as events
-from atelier.contracts import subjects
 from atelier.contracts.envelope import Envelope
 from atelier.library.domain.decisions import (
     AssetDecisions,
@@ -16,8 +16,8 @@ from atelier.library.domain.decisions import (
     collection_exists,
 )
 from atelier.library.queries import LibraryQueries
-from atelier.library.repository import LibraryRepository, snapshot
-from atelier.runtime.aggregates import Refused, execute, read_history
+from atelier.library.repository import LibraryRepository
+from atelier.runtime.aggregates import Refused, execute, read_last_event
 from atelier.runtime.bus import EventBus
 from atelier.runtime.rpc import RpcError
 
@@ -28,12 +28,12 @@ class LibraryCommands:
         bus: EventBus,
         repository: LibraryRepository,
         queries: LibraryQueries,
-        settle: Callable[[Envelope, int], Awaitable[object]],
+        until_shown: Callable[[Envelope, int], Awaitable[object]],
     ) -> None:
         self.bus = bus
         self.repository = repository
         self.queries = queries
-        self.settle = settle
+        self.until_shown = until_shown
 
     async def update_asset(self, command: api.UpdateAsset) -> api.LibraryAsset:
         decisions = await self._asset(command)
@@ -53,7 +53,7 @@ class LibraryCommands:
 
     async def copy_to_workspace(self, command: api.AssetRef) -> api.CopiedToWorkspace:
         decisions = await self._asset(command)
-        copy = snapshot(decisions.row)
+        copy = asset_columns.snapshot_of(decisions.row)
         return await self._execute(
             events.ASSET_KIND, decisions, lambda h: decisions.copy_to_workspace(h, copy)
         )
@@ -74,7 +74,7 @@ class LibraryCommands:
         history = subjects.aggregate_history(
             command.user_id, events.COLLECTION_KIND, command.collection_id
         )
-        if not collection_exists(await read_history(self.bus, history)):
+        if not collection_exists(await read_last_event(self.bus, history)):
             raise Refused(404, "Not Found", "no such collection in your library")
         return command
 
@@ -105,4 +105,4 @@ class LibraryCommands:
 
     async def _execute(self, kind: str, decisions, decide):
         history = subjects.aggregate_history(decisions.user_id, kind, decisions.id)
-        return await execute(self.bus, history, decide, settle=self.settle)
+        return await execute(self.bus, history, decide, until_shown=self.until_shown)

@@ -16,7 +16,8 @@ from atelier.contracts import storage, subjects
 from atelier.contracts import workspace_events as workspace
 from atelier.library.domain.decisions import SOURCE
 from atelier.runtime.bus import EventBus
-from atelier.runtime.consumer import Delivery, Reject
+from atelier.runtime.consumer import Reject
+from atelier.runtime.handlers import EventType, ReactorHandler
 from atelier.runtime.objects import ObjectMissing, ObjectStore
 from atelier.runtime.outcomes import Outcome
 from atelier.runtime.service import reactor_config
@@ -25,13 +26,7 @@ DURABLE = "library-reactors"
 
 
 def consumer_config() -> ConsumerConfig:
-    return reactor_config(
-        DURABLE,
-        [
-            subjects.events_of(workspace.KIND, workspace.AssetSaved.name),
-            subjects.events_of(events.ASSET_KIND, events.AssetDeleted.name),
-        ],
-    )
+    return reactor_config(DURABLE, HANDLERS)
 
 
 class LibraryReactors:
@@ -39,16 +34,12 @@ class LibraryReactors:
         self.bus = bus
         self.objects = objects
 
-    async def handle(self, delivery: Delivery) -> None:
-        match delivery.event:
-            case workspace.AssetSaved() as saved:
-                try:
-                    await self._store(saved, delivery.sequence)
-                except ObjectMissing as missing:
-                    # Never expected: the workspace keeps the files until the copy exists.
-                    raise Reject(f"the saved asset's file is gone: {missing}") from missing
-            case events.AssetDeleted() as deleted:
-                await self._delete_files(deleted, delivery.sequence)
+    async def store(self, saved: workspace.AssetSaved, sequence: int) -> None:
+        try:
+            await self._store(saved, sequence)
+        except ObjectMissing as missing:
+            # Never expected: the workspace keeps the files until the copy exists.
+            raise Reject(f"the saved asset's file is gone: {missing}") from missing
 
     async def _store(self, saved: workspace.AssetSaved, sequence: int) -> None:
         user, library_id, source = saved.user_id, saved.data.library_asset_id, saved.data.asset
@@ -81,7 +72,7 @@ class LibraryReactors:
             )
         )
 
-    async def _delete_files(self, deleted: events.AssetDeleted, sequence: int) -> None:
+    async def delete_files(self, deleted: events.AssetDeleted, sequence: int) -> None:
         library_id = deleted.data.library_asset_id
         files_deleted = _subject(deleted.user_id, library_id, events.LibraryFilesDeleted)
         outcome = await Outcome.pending(self.bus, files_deleted, sequence)
@@ -97,6 +88,12 @@ class LibraryReactors:
                 data=events.FilesDeletedData(library_asset_id=library_id, keys=keys),
             )
         )
+
+
+HANDLERS: dict[EventType, ReactorHandler] = {
+    workspace.AssetSaved: LibraryReactors.store,
+    events.AssetDeleted: LibraryReactors.delete_files,
+}
 
 
 def _subject(user_id: uuid.UUID, library_asset_id: uuid.UUID, event) -> str:

@@ -8,7 +8,6 @@ from datetime import datetime
 import asyncpg
 
 from atelier.contracts import library as api
-from atelier.contracts.assets import AssetSnapshot
 
 LIST = """
 SELECT * FROM user_library
@@ -28,13 +27,6 @@ def like_pattern(text: str) -> str:
     """`text` as a literal substring for ILIKE (its wildcards escaped)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def snapshot(row: asyncpg.Record | dict) -> AssetSnapshot:
-    return AssetSnapshot(
-        **{name: row[name] for name in AssetSnapshot.model_fields if name != "generated_at"},
-        generated_at=row["created_at"],
-    )
 
 
 class LibraryRepository:

@@ -9,10 +9,10 @@ from datetime import timedelta
 from atelier.contracts import jobs as job_api
 from atelier.contracts import workspace as api
 from atelier.contracts.storage import WORKSPACE_BUCKET
-from atelier.runtime.lifecycle import periodically, wait_all
+from atelier.runtime.handlers import dispatch
+from atelier.runtime.lifecycle import periodically
 from atelier.runtime.limits import ActiveJobs
-from atelier.runtime.metrics import observe_consumers
-from atelier.runtime.service import live_projection, reactor, resources, serve_routes
+from atelier.runtime.service import live_projection, project_and_react, resources, serve_routes
 from atelier.workspace import jobs, reactors
 from atelier.workspace.commands import WorkspaceCommands
 from atelier.workspace.config import WorkspaceSettings
@@ -23,10 +23,6 @@ from atelier.workspace.sweeper import ExpirySweeper
 from atelier.workspace.uploads import UploadSweeper
 
 
-def projection(settings: WorkspaceSettings) -> WorkspaceProjection:
-    return WorkspaceProjection()
-
-
 async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
     async with resources(
         settings,
@@ -35,10 +31,9 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
         durables=[reactors.DURABLE],
         bucket=WORKSPACE_BUCKET,
     ) as res:
-        runner = live_projection(res, projection(settings), settings.db_schema)
-        await runner.prepare()
+        runner = await live_projection(res, WorkspaceProjection(), settings.db_schema)
         assets = AssetRepository(res.pool)
-        commands = WorkspaceCommands(res.bus, assets, settle=runner.settle)
+        commands = WorkspaceCommands(res.bus, assets, until_shown=runner.wait_until_shown)
         queries = WorkspaceQueries(res.pool, res.objects, settings)
         progress = jobs.LatestProgress()
         await progress.follow(res.nc)
@@ -54,20 +49,15 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
         ]
         await serve_routes(res.nc, routes, queue=api.SERVICE)
         active_jobs = await ActiveJobs.open(res.bus.js)
-        files = await reactor(
-            res,
-            reactors.consumer_config(),
-            reactors.WorkspaceReactors(
-                res.bus,
-                res.objects,
-                active_jobs,
-                timedelta(days=settings.workspace_retention_days),
-            ).handle,
+        side_effects = reactors.WorkspaceReactors(
+            res.bus, res.objects, active_jobs, timedelta(days=settings.workspace_retention_days)
         )
-        await wait_all(
+        reactions = reactors.consumer_config(), dispatch(reactors.HANDLERS, side_effects)
+        await project_and_react(
+            res,
             stop,
-            runner.run(stop),
-            files.run(stop),
+            runner,
+            reactions,
             periodically(
                 stop, settings.sweep_interval_seconds, ExpirySweeper(res.bus, assets).sweep, "sweep"
             ),
@@ -83,5 +73,4 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
                 lambda: active_jobs.reconcile(settings.admission_grace_seconds),
                 "active jobs reconciliation",
             ),
-            observe_consumers(res.bus.js, [reactors.DURABLE], stop),
         )

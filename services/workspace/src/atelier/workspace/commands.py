@@ -11,7 +11,7 @@ from atelier.contracts.envelope import Envelope
 from atelier.runtime.aggregates import execute
 from atelier.runtime.bus import EventBus
 from atelier.runtime.rpc import RpcError
-from atelier.workspace.domain.lifecycle import AssetDecisions
+from atelier.workspace.domain.decisions import AssetDecisions
 from atelier.workspace.repository import AssetRepository, AssetRow
 
 
@@ -20,11 +20,11 @@ class WorkspaceCommands:
         self,
         bus: EventBus,
         assets: AssetRepository,
-        settle: Callable[[Envelope, int], Awaitable[object]],
+        until_shown: Callable[[Envelope, int], Awaitable[object]],
     ) -> None:
         self.bus = bus
         self.assets = assets
-        self.settle = settle
+        self.until_shown = until_shown
 
     async def save(self, command: api.SaveAsset) -> api.Saved:
         row = await self._asset(command)
@@ -50,4 +50,6 @@ class WorkspaceCommands:
     async def _execute(self, row: AssetRow, decide):
         decisions = AssetDecisions(row.user_id, row.id, row.snapshot)
         history = subjects.aggregate_history(row.user_id, events.KIND, row.id)
-        return await execute(self.bus, history, lambda h: decide(decisions, h), settle=self.settle)
+        return await execute(
+            self.bus, history, lambda h: decide(decisions, h), until_shown=self.until_shown
+        )

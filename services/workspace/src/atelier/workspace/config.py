@@ -3,10 +3,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from atelier.contracts.storage import WORKSPACE_RETENTION
-from atelier.runtime.settings import RuntimeSettings
+from atelier.runtime.settings import RuntimeSettings, WorkspaceUrlSettings
 
 
-class WorkspaceSettings(RuntimeSettings):
+class WorkspaceSettings(RuntimeSettings, WorkspaceUrlSettings):
     db_schema: str = "workspace"
     #: How long a copy from the library stays in the workspace unless saved (fixed in its
     #: event; the GPU services read the same setting for what they generate).
@@ -21,5 +21,3 @@ class WorkspaceSettings(RuntimeSettings):
     #: an admitted job may stay off the log before it no longer counts (its gateway died).
     active_jobs_reconcile_seconds: float = Field(default=30.0, gt=0)
     admission_grace_seconds: float = Field(default=60.0, gt=0)
-    thumbnail_url_seconds: int = 15 * 60
-    file_url_seconds: int = 60 * 60

@@ -15,7 +15,6 @@ from nats.aio.client import Client as NatsClient
 from atelier.contracts import generation as gen
 from atelier.contracts import jobs as api
 from atelier.contracts import subjects
-from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import generated_asset_id
 from atelier.contracts.progress import StepProgress
 from atelier.runtime import cursors
@@ -64,47 +63,63 @@ _LIST = (
 _OPEN = "status IN ('queued', 'running')"
 
 
-def write(event: Envelope, writes: Writes) -> None:
-    """Project one generation event into `generation_jobs`."""
-    job, at = event.data.job_id, event.occurred_at
-    keys = {"scope": event.user_id, "keys": (("job", job),)}
-    match event:
-        case gen.GenerationRequested():
-            writes.add(
-                "INSERT INTO generation_jobs (job_id, user_id, model, status, spec, queued_at) "
-                "VALUES ($1, $2, $3, 'queued', $4, $5) ON CONFLICT (job_id) DO NOTHING",
-                (job, event.user_id, event.data.model, event.data.spec.model_dump(mode="json"), at),
-                **keys,
-            )
-        case gen.GenerationStarted():
-            writes.add(
-                f"UPDATE generation_jobs SET status = 'running', attempts = $2, "
-                f"started_at = coalesce(started_at, $3) WHERE job_id = $1 AND {_OPEN}",
-                (job, event.data.attempt, at),
-                **keys,
-            )
-        case gen.GenerationCancelRequested():
-            writes.add(
-                "UPDATE generation_jobs SET cancel_requested = true WHERE job_id = $1",
-                (job,),
-                **keys,
-            )
-        case gen.GenerationCompleted():
-            ids = [generated_asset_id(job, asset.index) for asset in event.data.assets]
-            _finish(writes, keys, job, "completed", at, asset_ids=ids)
-        case gen.GenerationFailed():
-            _finish(writes, keys, job, "failed", at, error=event.data.reason)
-        case gen.GenerationCancelled():
-            _finish(writes, keys, job, "cancelled", at)
+def requested(event: gen.GenerationRequested, writes: Writes) -> None:
+    writes.add(
+        "INSERT INTO generation_jobs (job_id, user_id, model, status, spec, queued_at) "
+        "VALUES ($1, $2, $3, 'queued', $4, $5) ON CONFLICT (job_id) DO NOTHING",
+        (
+            event.data.job_id,
+            event.user_id,
+            event.data.model,
+            event.data.spec.model_dump(mode="json"),
+            event.occurred_at,
+        ),
+        **_keys(event),
+    )
 
 
-def _finish(writes: Writes, keys, job, status: str, at, *, error=None, asset_ids=()) -> None:
+def started(event: gen.GenerationStarted, writes: Writes) -> None:
+    writes.add(
+        f"UPDATE generation_jobs SET status = 'running', attempts = $2, "
+        f"started_at = coalesce(started_at, $3) WHERE job_id = $1 AND {_OPEN}",
+        (event.data.job_id, event.data.attempt, event.occurred_at),
+        **_keys(event),
+    )
+
+
+def cancel_requested(event: gen.GenerationCancelRequested, writes: Writes) -> None:
+    writes.add(
+        "UPDATE generation_jobs SET cancel_requested = true WHERE job_id = $1",
+        (event.data.job_id,),
+        **_keys(event),
+    )
+
+
+def completed(event: gen.GenerationCompleted, writes: Writes) -> None:
+    job = event.data.job_id
+    ids = [generated_asset_id(job, asset.index) for asset in event.data.assets]
+    _finish(writes, event, "completed", asset_ids=ids)
+
+
+def failed(event: gen.GenerationFailed, writes: Writes) -> None:
+    _finish(writes, event, "failed", error=event.data.reason)
+
+
+def cancelled(event: gen.GenerationCancelled, writes: Writes) -> None:
+    _finish(writes, event, "cancelled")
+
+
+def _finish(writes: Writes, event, status: str, *, error=None, asset_ids=()) -> None:
     writes.add(
         f"UPDATE generation_jobs SET status = $2, finished_at = $3, error = $4, "
         f"asset_ids = $5 WHERE job_id = $1 AND {_OPEN}",
-        (job, status, at, error, list(asset_ids)),
-        **keys,
+        (event.data.job_id, status, event.occurred_at, error, list(asset_ids)),
+        **_keys(event),
     )
+
+
+def _keys(event) -> dict:
+    return {"scope": event.user_id, "keys": (("job", event.data.job_id),)}
 
 
 class LatestProgress:

@@ -19,34 +19,23 @@ from nats.js.api import ConsumerConfig
 from atelier.contracts import library_events as library
 from atelier.contracts import storage, subjects
 from atelier.contracts import workspace_events as events
-from atelier.contracts.generation import (
-    OUTCOMES,
-    GenerationCancelled,
-    GenerationCompleted,
-    GenerationFailed,
-)
+from atelier.contracts.generation import OUTCOMES
 from atelier.runtime.aggregates import execute
 from atelier.runtime.bus import EventBus
-from atelier.runtime.consumer import Delivery, Retry
+from atelier.runtime.consumer import Retry
+from atelier.runtime.handlers import EventType, ReactorHandler
 from atelier.runtime.limits import ActiveJobs
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.outcomes import Outcome
 from atelier.runtime.service import reactor_config
-from atelier.workspace.domain.lifecycle import SOURCE, unsave
+from atelier.workspace.domain import decisions
+from atelier.workspace.domain.decisions import SOURCE
 
 DURABLE = "workspace-reactors"
 
 
 def consumer_config() -> ConsumerConfig:
-    return reactor_config(
-        DURABLE,
-        [
-            *(subjects.events_of(events.KIND, e.name) for e in events.LEFT),
-            subjects.events_of(library.ASSET_KIND, library.CopiedToWorkspace.name),
-            subjects.events_of(library.ASSET_KIND, library.AssetDeleted.name),
-            *(subjects.generation_events(outcome.name) for outcome in OUTCOMES),
-        ],
-    )
+    return reactor_config(DURABLE, HANDLERS)
 
 
 class WorkspaceReactors:
@@ -59,18 +48,7 @@ class WorkspaceReactors:
         #: How long a copy from the library stays (its event says until when).
         self.retention = retention
 
-    async def handle(self, delivery: Delivery) -> None:
-        match delivery.event:
-            case events.AssetDiscarded() | events.AssetRemoved() | events.AssetExpired() as left:
-                await self._delete_files(left, delivery.sequence)
-            case library.CopiedToWorkspace() as copied:
-                await self._copy_in(copied, delivery.sequence)
-            case library.AssetDeleted() as deleted:
-                await self._unsave(deleted, delivery.sequence)
-            case GenerationCompleted() | GenerationFailed() | GenerationCancelled() as ended:
-                await self.active_jobs.release(ended.user_id, ended.data.job_id)
-
-    async def _delete_files(self, left, sequence: int) -> None:
+    async def delete_files(self, left, sequence: int) -> None:
         user, asset = left.user_id, left.data.asset_id
         files_deleted = subjects.aggregate(user, events.KIND, asset, events.FilesDeleted.name)
         outcome = await Outcome.pending(self.bus, files_deleted, sequence)
@@ -99,7 +77,7 @@ class WorkspaceReactors:
         stored = subjects.aggregate(user, library.ASSET_KIND, library_id, library.AssetStored.name)
         return await self.bus.last_sequence(stored) > await self.bus.last_sequence(saved)
 
-    async def _copy_in(self, copied: library.CopiedToWorkspace, sequence: int) -> None:
+    async def copy_in(self, copied: library.CopiedToWorkspace, sequence: int) -> None:
         user, new_id, source = copied.user_id, copied.data.workspace_asset_id, copied.data.asset
         added = subjects.aggregate(user, events.KIND, new_id, events.AssetAdded.name)
         outcome = await Outcome.pending(self.bus, added, sequence)
@@ -126,10 +104,24 @@ class WorkspaceReactors:
             )
         )
 
-    async def _unsave(self, deleted: library.AssetDeleted, sequence: int) -> None:
+    async def unsave(self, deleted: library.AssetDeleted, sequence: int) -> None:
         user, asset_id = deleted.user_id, deleted.data.source_workspace_asset_id
         library_id = deleted.data.library_asset_id
         history = subjects.aggregate_history(user, events.KIND, asset_id)
         await execute(
-            self.bus, history, lambda h: unsave(user, asset_id, h, library_id, deleted, sequence)
+            self.bus,
+            history,
+            lambda h: decisions.unsave(user, asset_id, h, library_id, deleted, sequence),
         )
+
+    async def release(self, ended, sequence: int) -> None:
+        """The job ended: it no longer counts against its user's active jobs."""
+        await self.active_jobs.release(ended.user_id, ended.data.job_id)
+
+
+HANDLERS: dict[EventType, ReactorHandler] = {
+    **dict.fromkeys(events.LEFT, WorkspaceReactors.delete_files),
+    library.CopiedToWorkspace: WorkspaceReactors.copy_in,
+    library.AssetDeleted: WorkspaceReactors.unsave,
+    **dict.fromkeys(OUTCOMES, WorkspaceReactors.release),
+}

@@ -9,12 +9,9 @@ from datetime import datetime
 
 import asyncpg
 
-from atelier.contracts.assets import AssetSnapshot
+from atelier.contracts import asset_columns
 
-_SNAPSHOT_COLUMNS = ", ".join(
-    name if name != "generated_at" else "created_at AS generated_at"
-    for name in AssetSnapshot.model_fields
-)
+_COLUMNS = f"user_id, id, created_at, expires_at, {asset_columns.LIST}"
 
 
 class AssetRow:
@@ -23,8 +20,8 @@ class AssetRow:
     def __init__(self, record: asyncpg.Record) -> None:
         self.user_id: uuid.UUID = record["user_id"]
         self.id: uuid.UUID = record["id"]
-        self.expires_at: datetime | None = record.get("expires_at")
-        self.snapshot = AssetSnapshot(**{name: record[name] for name in AssetSnapshot.model_fields})
+        self.expires_at: datetime = record["expires_at"]
+        self.snapshot = asset_columns.snapshot_of(record)
 
 
 class AssetRepository:
@@ -33,8 +30,7 @@ class AssetRepository:
 
     async def get(self, user_id: uuid.UUID, asset_id: uuid.UUID) -> AssetRow | None:
         record = await self.pool.fetchrow(
-            f"SELECT user_id, id, {_SNAPSHOT_COLUMNS} FROM workspace_assets "
-            "WHERE id = $1 AND user_id = $2",
+            f"SELECT {_COLUMNS} FROM workspace_assets WHERE id = $1 AND user_id = $2",
             asset_id,
             user_id,
         )
@@ -42,7 +38,7 @@ class AssetRepository:
 
     async def of_user(self, user_id: uuid.UUID, job_id: uuid.UUID | None) -> list[AssetRow]:
         records = await self.pool.fetch(
-            f"SELECT user_id, id, {_SNAPSHOT_COLUMNS} FROM workspace_assets "
+            f"SELECT {_COLUMNS} FROM workspace_assets "
             "WHERE user_id = $1 AND ($2::uuid IS NULL OR job_id = $2) "
             "ORDER BY created_at, group_id, asset_index",
             user_id,
@@ -56,7 +52,7 @@ class AssetRepository:
         """Assets due at `now`, in (expires_at, id) order, from just after `after`."""
         after_time, after_id = after or (None, None)
         records = await self.pool.fetch(
-            f"SELECT user_id, id, expires_at, {_SNAPSHOT_COLUMNS} FROM workspace_assets "
+            f"SELECT {_COLUMNS} FROM workspace_assets "
             "WHERE expires_at <= $1 "
             "AND ($3::timestamptz IS NULL OR (expires_at, id) > ($3, $4::uuid)) "
             "ORDER BY expires_at, id LIMIT $2",

@@ -16,7 +16,7 @@ from atelier.contracts import subjects
 from atelier.contracts import workspace_events as events
 from atelier.runtime.aggregates import execute
 from atelier.runtime.bus import EventBus
-from atelier.workspace.domain.lifecycle import AssetDecisions
+from atelier.workspace.domain.decisions import AssetDecisions
 from atelier.workspace.repository import AssetRepository, AssetRow
 
 log = logging.getLogger(__name__)

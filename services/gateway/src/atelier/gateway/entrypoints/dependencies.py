@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from atelier.contracts import requests
 from atelier.gateway.auth import User
@@ -18,7 +18,21 @@ async def get_gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="A JWT of the operator's identity provider (`Authorization: Bearer …`); "
+    "its `sub` is the user",
+)
+#: The same JWT as a query parameter, for EventSource, which cannot send headers: read by
+#: `/v1/events` only.
+access_token_query = APIKeyQuery(
+    name="access_token",
+    auto_error=False,
+    scheme_name="accessTokenQuery",
+    description="The bearer JWT as `?access_token=`, for EventSource (`/v1/events` only)",
+)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 

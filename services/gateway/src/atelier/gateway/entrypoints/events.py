@@ -15,7 +15,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -25,24 +25,42 @@ from atelier.contracts.generation import GenerationCompleted, generated_asset_id
 from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.gateway.auth import User
 from atelier.gateway.bootstrap import Gateway
-from atelier.gateway.entrypoints.dependencies import BearerDep, GatewayDep
+from atelier.gateway.entrypoints.dependencies import BearerDep, GatewayDep, access_token_query
+from atelier.gateway.problems import responses
 from atelier.runtime import tracing
 
 router = APIRouter(tags=["events"])
 
-THUMBNAIL_URL_SECONDS = 15 * 60
 
-
-@router.get("/v1/events", response_class=StreamingResponse)
+@router.get(
+    "/v1/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events (`id`: the stream sequence; `event`: the event "
+            "type, or `generation.progress`; `data`: the event as JSON), until the client "
+            "leaves",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    }
+    | responses(401, 500),
+)
 async def events(
     request: Request,
     gw: GatewayDep,
     credentials: BearerDep,
-    access_token: Annotated[
-        str | None, Query(description="For EventSource, which cannot send headers")
+    access_token: Annotated[str | None, Depends(access_token_query)],
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            description="The `id` of the last event received: the stream resumes after it",
+        ),
     ] = None,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
+    """The user's jobs, workspace and library as they change, as Server-Sent Events:
+    resumable with `Last-Event-ID`; each event's `data` is described by the AsyncAPI
+    document (`libs/contracts/asyncapi.json`)."""
     user = await gw.auth.authenticate(credentials.credentials if credentials else access_token)
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     return StreamingResponse(
@@ -117,7 +135,9 @@ async def _frame(gw: Gateway, event, data: bytes, sequence: int) -> str:
                 "id": str(generated_asset_id(event.data.job_id, asset.index)),
                 "index": asset.index,
                 "thumbnail_url": await gw.objects.presign_get(
-                    storage.WORKSPACE_BUCKET, asset.thumbnail_key, THUMBNAIL_URL_SECONDS
+                    storage.WORKSPACE_BUCKET,
+                    asset.thumbnail_key,
+                    gw.settings.thumbnail_url_seconds,
                 ),
             }
             for asset in event.data.assets

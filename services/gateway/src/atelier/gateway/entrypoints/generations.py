@@ -27,12 +27,12 @@ from atelier.contracts.requests import MAX_PAGE_SIZE
 from atelier.contracts.text import SINGLE_LINE
 from atelier.gateway.domain.generation_request import GenerationRequest, ImageSource, resolve
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
-from atelier.gateway.problems import Problem
-from atelier.runtime.aggregates import Decision, History, Refused, execute, read_history
+from atelier.gateway.problems import Problem, responses
+from atelier.runtime.aggregates import Decision, LastEvent, Refused, execute, read_last_event
 from atelier.runtime.bus import ConcurrencyConflict
 from atelier.runtime.limits import LimitExceeded
 
-router = APIRouter(tags=["generations"])
+router = APIRouter(tags=["generations"], responses=responses(401, 500))
 SOURCE = "gateway"
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5d1b9f62-6a77-4c1e-9a43-3d8f2c5e7b90")
 
@@ -54,7 +54,12 @@ class Uploaded(BaseModel):
     height: int
 
 
-@router.post("/v1/generations", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "/v1/generations",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=responses(404, 409, 422, 429, 503),
+)
 async def submit_generation(
     body: GenerationRequest,
     user: UserDep,
@@ -131,7 +136,7 @@ async def _admit_and_publish(
         raise
 
 
-@router.get("/v1/generations", response_model=jobs.JobPage)
+@router.get("/v1/generations", response_model=jobs.JobPage, responses=responses(400, 422, 503))
 async def list_generations(
     user: UserDep,
     gw: GatewayDep,
@@ -146,7 +151,9 @@ async def list_generations(
     return await gw.call(jobs.LIST_JOBS, query, jobs.JobPage)
 
 
-@router.get("/v1/generations/{job_id}", response_model=JobStatus)
+@router.get(
+    "/v1/generations/{job_id}", response_model=JobStatus, responses=responses(404, 422, 503)
+)
 async def get_generation(job_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> JobStatus:
     """Status, progress while running, place in the queue, timings, error, asset ids."""
     return await gw.call(jobs.GET_JOB, jobs.GetJob(user_id=user.id, job_id=job_id), JobStatus)
@@ -156,12 +163,13 @@ async def get_generation(job_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> Jo
     "/v1/generations/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
+    responses=responses(404, 409, 422, 503),
 )
 async def cancel_generation(job_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> JobAccepted:
     """A queued job is skipped; a running one stops at its next step."""
 
-    def decide(history: History) -> Decision[JobAccepted]:
-        last = history.last
+    def decide(tip: LastEvent) -> Decision[JobAccepted]:
+        last = tip.event
         if last is None:
             raise Refused(404, "Not Found", "no such generation")
         if isinstance(last, OUTCOMES):
@@ -176,7 +184,22 @@ async def cancel_generation(job_id: uuid.UUID, user: UserDep, gw: GatewayDep) ->
     return await execute(gw.bus, subjects.generation_history(user.id, job_id), decide)
 
 
-@router.post("/v1/uploads", status_code=status.HTTP_201_CREATED, response_model=Uploaded)
+@router.post(
+    "/v1/uploads",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Uploaded,
+    responses=responses(413, 415, 422),
+    openapi_extra={  # the body is read as a stream, so FastAPI cannot see it: say what it is
+        "requestBody": {
+            "required": True,
+            "description": f"The image's bytes, at most {MAX_UPLOAD_BYTES} bytes",
+            "content": {
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in sorted(UPLOAD_TYPES)
+            },
+        }
+    },
+)
 async def upload_image(
     request: Request,
     user: UserDep,
@@ -217,7 +240,7 @@ def idempotent_job(user_id: uuid.UUID, key: str, body: GenerationRequest) -> tup
 async def _requested(gw, user_id: uuid.UUID, job_id: uuid.UUID) -> GenerationRequested | None:
     """The job's `generation.requested` event, if the log has it (whatever its model)."""
     subject = subjects.generation_history(user_id, job_id, GenerationRequested.name)
-    return (await read_history(gw.bus, subject)).last
+    return (await read_last_event(gw.bus, subject)).event
 
 
 async def _locate(gw, user_id: uuid.UUID, source: ImageSource) -> ImageRef:

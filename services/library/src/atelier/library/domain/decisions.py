@@ -7,7 +7,7 @@ import uuid
 from atelier.contracts import library as api
 from atelier.contracts import library_events as events
 from atelier.contracts.envelope import Envelope
-from atelier.runtime.aggregates import Decision, History, Refused
+from atelier.runtime.aggregates import Decision, LastEvent, Refused
 
 SOURCE = "library"
 
@@ -18,12 +18,12 @@ def _gone(last: Envelope | None) -> bool:
     )
 
 
-def collection_exists(history: History) -> bool:
-    return isinstance(history.last, events.CollectionCreated | events.CollectionUpdated)
+def collection_exists(last: LastEvent) -> bool:
+    return isinstance(last.event, events.CollectionCreated | events.CollectionUpdated)
 
 
-def _require_present(history: History, what: str) -> None:
-    if _gone(history.last):
+def _require_present(last: LastEvent, what: str) -> None:
+    if _gone(last.event):
         raise Refused(404, "Not Found", f"no such {what} in your library")
 
 
@@ -33,8 +33,8 @@ class AssetDecisions:
         self.row = row
         self.id: uuid.UUID = row["id"]
 
-    def update(self, history: History, command: api.UpdateAsset) -> Decision[dict]:
-        _require_present(history, "asset")
+    def update(self, last: LastEvent, command: api.UpdateAsset) -> Decision[dict]:
+        _require_present(last, "asset")
         values = {field: getattr(command.patch, field) for field in command.changed}
         if "tags" in values and values["tags"] is None:
             values["tags"] = []
@@ -47,8 +47,8 @@ class AssetDecisions:
         )
         return Decision([event], self.row | values)
 
-    def delete(self, history: History) -> Decision[api.Deleted]:
-        _require_present(history, "asset")
+    def delete(self, last: LastEvent) -> Decision[api.Deleted]:
+        _require_present(last, "asset")
         event = events.AssetDeleted.create(
             source=SOURCE,
             user_id=self.user_id,
@@ -61,8 +61,8 @@ class AssetDecisions:
         )
         return Decision([event], api.Deleted(id=self.id))
 
-    def copy_to_workspace(self, history: History, snapshot) -> Decision[api.CopiedToWorkspace]:
-        _require_present(history, "asset")
+    def copy_to_workspace(self, last: LastEvent, snapshot) -> Decision[api.CopiedToWorkspace]:
+        _require_present(last, "asset")
         new_id = uuid.uuid4()
         event = events.CopiedToWorkspace.create(
             source=SOURCE,
@@ -79,24 +79,22 @@ class CollectionDecisions:
         self.user_id = user_id
         self.id = collection_id
 
-    def create(self, history: History, fields: api.CollectionFields) -> Decision[None]:
-        if history.last is not None:
+    def create(self, last: LastEvent, fields: api.CollectionFields) -> Decision[None]:
+        if last.event is not None:
             raise Refused(409, "Conflict", "a collection with this id exists")
         return Decision([self._defined(events.CollectionCreated, fields)], None)
 
-    def update(
-        self, history: History, patch: api.CollectionPatch
-    ) -> Decision[api.CollectionFields]:
-        _require_present(history, "collection")
-        current = history.last.data  # created or updated: carries the whole definition
+    def update(self, last: LastEvent, patch: api.CollectionPatch) -> Decision[api.CollectionFields]:
+        _require_present(last, "collection")
+        current = last.event.data  # created or updated: carries the whole definition
         fields = api.CollectionFields(
             name=patch.name if patch.name is not None else current.name,
             description=patch.description if patch.description is not None else current.description,
         )
         return Decision([self._defined(events.CollectionUpdated, fields)], fields)
 
-    def delete(self, history: History) -> Decision[None]:
-        _require_present(history, "collection")
+    def delete(self, last: LastEvent) -> Decision[None]:
+        _require_present(last, "collection")
         event = events.CollectionDeleted.create(
             source=SOURCE,
             user_id=self.user_id,

@@ -19,7 +19,7 @@ from atelier.contracts import workspace as api
 from atelier.contracts import workspace_events as events
 from atelier.contracts.assets import AssetSnapshot
 from atelier.contracts.envelope import Envelope
-from atelier.runtime.aggregates import Decision, History, Refused
+from atelier.runtime.aggregates import Decision, LastEvent, Refused
 
 SOURCE = "workspace"
 _LIBRARY_NAMESPACE = uuid.UUID("9b0e6a3e-52c4-4d0c-8f3c-2f7d5b1e8a61")
@@ -56,8 +56,8 @@ class AssetDecisions:
         self.asset_id = asset_id
         self.snapshot = snapshot
 
-    def save(self, history: History, options: api.SaveOptions) -> Decision[api.Saved]:
-        status = status_after(history.last)
+    def save(self, last: LastEvent, options: api.SaveOptions) -> Decision[api.Saved]:
+        status = status_after(last.event)
         library_id = library_asset_id(self.asset_id)
         if status is Status.GONE:
             raise Refused(409, "Conflict", "the asset has left the workspace")
@@ -65,8 +65,8 @@ class AssetDecisions:
             return Decision([], api.Saved(library_asset_id=library_id))
         return Decision([self._saved(options)], api.Saved(library_asset_id=library_id))
 
-    def discard(self, history: History) -> Decision[api.Discarded]:
-        status = status_after(history.last)
+    def discard(self, last: LastEvent) -> Decision[api.Discarded]:
+        status = status_after(last.event)
         if status is Status.GONE:
             raise Refused(409, "Conflict", "the asset has left the workspace already")
         if status is Status.SAVED:
@@ -77,17 +77,17 @@ class AssetDecisions:
             )
         return Decision([self._left(events.AssetDiscarded)], api.Discarded(asset_id=self.asset_id))
 
-    def clear(self, history: History) -> Decision[api.Cleared]:
+    def clear(self, last: LastEvent) -> Decision[api.Cleared]:
         """Save it if it is not in the library yet, then let it leave: nothing is lost."""
-        status = status_after(history.last)
+        status = status_after(last.event)
         if status is Status.GONE:
             return Decision([], api.Cleared(saved=0, removed=0))
         saving = [self._saved(api.SaveOptions())] if status is Status.IN_WORKSPACE else []
         removed = self._left(events.AssetRemoved, library_asset_id(self.asset_id))
         return Decision([*saving, removed], api.Cleared(saved=len(saving), removed=1))
 
-    def expire(self, history: History) -> Decision[bool]:
-        status = status_after(history.last)
+    def expire(self, last: LastEvent) -> Decision[bool]:
+        status = status_after(last.event)
         if status is Status.GONE:
             return Decision([], False)
         saved_as = library_asset_id(self.asset_id) if status is Status.SAVED else None
@@ -123,7 +123,7 @@ class AssetDecisions:
 def unsave(
     user_id: uuid.UUID,
     asset_id: uuid.UUID,
-    history: History,
+    last: LastEvent,
     library_id: uuid.UUID,
     cause: Envelope,
     cause_sequence: int,
@@ -131,10 +131,10 @@ def unsave(
     """Its library copy was deleted (the `cause`, at stream sequence `cause_sequence`):
     the asset counts as not saved again. A deletion older than the asset's last save was
     of an earlier copy (a save names the same library asset every time): nothing to do."""
-    last = history.last
-    if not (isinstance(last, events.AssetSaved) and last.data.library_asset_id == library_id):
+    saved = last.event
+    if not (isinstance(saved, events.AssetSaved) and saved.data.library_asset_id == library_id):
         return Decision([], False)
-    if history.sequence > cause_sequence:
+    if last.sequence > cause_sequence:
         return Decision([], False)
     event = events.AssetUnsaved.create(
         source=SOURCE,

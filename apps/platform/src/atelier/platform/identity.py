@@ -1,4 +1,7 @@
-"""Whose tokens the dev stack's gateway trusts.
+"""Whose tokens the dev stack's gateway trusts, and the demo tokens it signs.
+
+The gateway only verifies tokens; issuing them is the identity provider's business, which
+for the dev stack and the tests is this module (`issue_token`).
 
 The operator's settings win: `JWT_SECRET` (HS256, a comma list during a rotation, with
 `JWT_SECRET_PREVIOUS`) and/or `JWT_JWKS_URL` (their identity provider's keys), with
@@ -8,11 +11,12 @@ Without either, a secret generated once for the data directory signs the demo to
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from atelier.gateway.auth import issue_token
+import jwt
 
 #: The gateway's token settings (atelier.gateway.config.GatewaySettings), as variables.
 JWT_VARIABLES = (
@@ -24,6 +28,28 @@ JWT_VARIABLES = (
     "JWT_LEEWAY_SECONDS",
     "JWT_USER_CLAIM",
 )
+
+
+def issue_token(
+    secret: str,
+    user_id: uuid.UUID,
+    *,
+    audience: str,
+    lifetime_s: int,
+    issuer: str | None = None,
+) -> str:
+    """An HS256 token as Supabase would issue it; used by the dev stack and the tests."""
+    now = int(time.time())
+    claims = {
+        "sub": str(user_id),
+        "aud": audience,
+        "role": "authenticated",
+        "iat": now,
+        "exp": now + lifetime_s,
+    }
+    if issuer is not None:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""Entry point shared by the GPU services: settings, connections, the consume loop."""
+"""What a GPU service's `__main__` calls: its settings, then `main` loads the model once and
+consumes its model's jobs until SIGTERM (connections, the consume loop, health).
+
+A GPU service reads top-down: its `__main__` → `main` here → the `GenerationWorker`
+(`atelier.inference.worker`) → the service's renderer → its pipeline class.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,13 @@ from pydantic import Field
 from atelier.contracts import storage
 from atelier.contracts.storage import WORKSPACE_RETENTION
 from atelier.contracts.streams import EVENTS
+from atelier.inference.worker import GenerationWorker, Renderer, consumer_config
 from atelier.runtime.consumer import WorkConsumer, ensure_consumer
 from atelier.runtime.lifecycle import run_service, wait_all
 from atelier.runtime.logs import configure_logging
 from atelier.runtime.metrics import observe_consumers
 from atelier.runtime.service import resources
 from atelier.runtime.settings import RuntimeSettings
-from atelier.runtime.worker import GenerationWorker, Renderer, consumer_config
 
 log = logging.getLogger(__name__)
 

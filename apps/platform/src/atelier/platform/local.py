@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atelier.contracts import permissions
+from atelier.platform.identity import TokenTrust
+from atelier.platform.provision import provision
 from atelier.runtime.settings import RuntimeSettings
-from atelier.stack.identity import TokenTrust
-from atelier.stack.provision import provision
 from atelier.stack.servers import Endpoints, start_stack_servers
 from atelier.stack.services import ServiceProcess
 from atelier.stack.supervisor import Supervisor

@@ -14,22 +14,22 @@ import os
 import sys
 from pathlib import Path
 
-from atelier.library import bootstrap as library
 from atelier.library.config import LibrarySettings
+from atelier.library.projection import LibraryProjection
 from atelier.runtime.bus import connect
 from atelier.runtime.db import create_pool
 from atelier.runtime.rebuild import rebuild
-from atelier.workspace import bootstrap as workspace
 from atelier.workspace.config import WorkspaceSettings
+from atelier.workspace.projection import WorkspaceProjection
 
 PROJECTIONS = {
-    "workspace": (WorkspaceSettings, workspace.projection),
-    "library": (LibrarySettings, library.projection),
+    "workspace": (WorkspaceSettings, WorkspaceProjection),
+    "library": (LibrarySettings, LibraryProjection),
 }
 
 
 async def rebuild_service(name: str) -> None:
-    settings_type, make_projection = PROJECTIONS[name]
+    settings_type, projection_type = PROJECTIONS[name]
     settings = settings_type()
     nc = await connect(settings.nats_url, name=f"rebuild-{name}")
     pool = await create_pool(settings.database_url, settings.db_schema)
@@ -37,7 +37,7 @@ async def rebuild_service(name: str) -> None:
         report = await rebuild(
             js=nc.jetstream(),
             pool=pool,
-            projection=make_projection(settings),
+            projection=projection_type(),
             schema=settings.db_schema,
         )
     finally:

@@ -15,8 +15,8 @@ from nats.js.api import ConsumerConfig
 from atelier.contracts.generation import Model
 from atelier.contracts.storage import ALL_BUCKETS
 from atelier.contracts.streams import EVENTS
+from atelier.inference import worker
 from atelier.library import reactors as library_reactors
-from atelier.runtime import worker
 from atelier.runtime.bus import connect, ensure_streams
 from atelier.runtime.consumer import ensure_consumer
 from atelier.runtime.objects import ObjectStore

@@ -1,6 +1,6 @@
-"""`python -m atelier.stack up`: the whole platform in the foreground; Ctrl-C stops it.
+"""`python -m atelier.platform up`: the whole platform in the foreground; Ctrl-C stops it.
 
-`python -m atelier.stack provision [--stream-replicas N]`: create the streams, durable
+`python -m atelier.platform provision [--stream-replicas N]`: create the streams, durable
 consumers and buckets on the servers the environment names (NATS_URL, S3_*), and exit;
 what the Kubernetes provisioning Job runs.
 """
@@ -15,9 +15,9 @@ import sys
 import threading
 from pathlib import Path
 
+from atelier.platform.local import DEMO_USER, Platform
+from atelier.platform.provision import provision
 from atelier.runtime.settings import RuntimeSettings
-from atelier.stack.platform import DEMO_USER, Platform
-from atelier.stack.provision import provision
 from atelier.stack.supervisor import log as supervisor_log
 
 
@@ -64,7 +64,7 @@ Logs: {data_dir.resolve() / "logs"}. Ctrl-C stops everything.""",
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m atelier.stack")
+    parser = argparse.ArgumentParser(prog="python -m atelier.platform")
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="run the whole platform until Ctrl-C")
     up_parser.add_argument("--data-dir", type=Path, default=Path(".data"))

@@ -6,7 +6,7 @@ import av
 import pytest
 from PIL import Image, PngImagePlugin
 
-from atelier.runtime.media import (
+from atelier.inference.media import (
     VideoInfo,
     encode_mp4,
     encode_png,
@@ -117,5 +117,5 @@ def test_mp4_rejects_bad_input():
 
 
 def test_media_does_not_import_torch():
-    code = "import sys, atelier.runtime.media; assert 'torch' not in sys.modules"
+    code = "import sys, atelier.inference.media; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

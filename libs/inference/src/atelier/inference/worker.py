@@ -12,12 +12,11 @@ request at once; a transient error after `max_attempts`) or `.cancelled`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -43,10 +42,11 @@ from atelier.contracts.generation import (
     GenerationStartedData,
     ImageRef,
 )
-from atelier.contracts.progress import StepProgress
 from atelier.contracts.text import MULTI_LINE
+from atelier.inference.media import encode_mp4, encode_png, webp_thumbnail
+from atelier.inference.pipelines import CallArguments, LoadedPipelines
+from atelier.inference.progress import GenerationInterrupted, StepHooks, published_hooks
 from atelier.runtime import metrics
-from atelier.runtime.accelerator import GenerationInterrupted, StepHooks
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Reject, Retry
 from atelier.runtime.objects import ObjectStore
@@ -61,6 +61,8 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class RenderedFile:
+    """One file a job made, encoded, with its WebP thumbnail."""
+
     index: int
     asset_type: AssetType
     extension: str
@@ -72,6 +74,43 @@ class RenderedFile:
     seed: int
     duration_seconds: float | None = None
 
+    @classmethod
+    def png(cls, index: int, image: Image.Image, spec: GenerationSpec, seed: int) -> RenderedFile:
+        """A still image: a PNG carrying the job's parameters (with its own seed)."""
+        parameters = spec.model_dump(mode="json", exclude={"num_images"}) | {"seed": seed}
+        return cls._encoded(index, seed, "image", "png", encode_png(image, parameters), image)
+
+    @classmethod
+    def mp4(cls, index: int, frames: Sequence[Image.Image], fps: int, seed: int) -> RenderedFile:
+        """A video: H.264 MP4 of `frames` at `fps`, its middle frame as the thumbnail."""
+        data, middle = encode_mp4(frames, fps), frames[len(frames) // 2]
+        return cls._encoded(index, seed, "video", "mp4", data, middle, len(frames) / fps)
+
+    @classmethod
+    def _encoded(
+        cls,
+        index: int,
+        seed: int,
+        asset_type: AssetType,
+        extension: str,
+        data: bytes,
+        shown: Image.Image,
+        duration_seconds: float | None = None,
+    ) -> RenderedFile:
+        """`shown`: the picture its size and thumbnail come from."""
+        return cls(
+            index=index,
+            asset_type=asset_type,
+            extension=extension,
+            mime_type=f"{asset_type}/{extension}",  # image/png, video/mp4
+            data=data,
+            thumbnail=webp_thumbnail(shown),
+            width=shown.width,
+            height=shown.height,
+            seed=seed,
+            duration_seconds=duration_seconds,
+        )
+
 
 @dataclass(frozen=True)
 class RenderJob:
@@ -81,32 +120,26 @@ class RenderJob:
     images: Mapping[ImageRef, Image.Image]
     hooks: StepHooks
 
-    def arguments(self, seed: int) -> dict:
+    def arguments(self, seed: int) -> CallArguments:
         """The keyword arguments every pipeline call of this job shares."""
         spec = self.spec
-        return {
-            "prompt": spec.prompt,
-            "negative_prompt": spec.negative_prompt,
-            "seed": seed,
-            "width": spec.width,
-            "height": spec.height,
-            "steps": spec.steps,
-            "guidance_scale": spec.guidance_scale,
-            "hooks": self.hooks,
-        }
-
-
-class LoadedPipeline(Protocol):
-    device: str
-    dtype: object
-    memory_bytes: int
+        return CallArguments(
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
+            seed=seed,
+            width=spec.width,
+            height=spec.height,
+            steps=spec.steps,
+            guidance_scale=spec.guidance_scale,
+            hooks=self.hooks,
+        )
 
 
 class Renderer(Protocol):
     """Turns a job into files. Runs in a worker thread: it may block on the model."""
 
     model: str
-    pipeline: LoadedPipeline
+    pipeline: LoadedPipelines
 
     def render(self, job: RenderJob) -> list[RenderedFile]: ...
 
@@ -309,34 +342,12 @@ class GenerationWorker:
     def _job(self, request: GenerationRequested, images) -> RenderJob:
         """The render job, with hooks the render thread calls: progress (and previews)
         go out on core NATS; a cancellation seen on the bus stops it at the next step."""
-        loop = asyncio.get_running_loop()
         job_id = request.data.job_id
-        subject = subjects.progress(request.user_id, job_id)
-        last_total = [request.data.spec.steps]
-
-        def send(step: int, total: int, preview: str | None = None) -> None:
-            progress = StepProgress(
-                job_id=job_id,
-                step=step,
-                total=total,
-                percent=round(100.0 * step / total, 1),
-                preview_webp_base64=preview,
-            )
-            payload = progress.model_dump_json().encode()
-            asyncio.run_coroutine_threadsafe(self.bus.nc.publish(subject, payload), loop)
-
-        def on_step(step: int, total: int) -> None:
-            last_total[0] = total
-            send(step, total)
-
-        def on_preview(step: int, image: Image.Image) -> None:
-            out = io.BytesIO()
-            image.save(out, format="WEBP", quality=60)
-            send(step, last_total[0], base64.b64encode(out.getvalue()).decode())
-
-        hooks = StepHooks(
-            on_step=on_step,
+        hooks = published_hooks(
+            self.bus.nc,
+            request.user_id,
+            job_id,
+            request.data.spec.steps,
             should_stop=lambda: job_id in self.cancelled,
-            on_preview=on_preview,
         )
         return RenderJob(spec=request.data.spec, images=images, hooks=hooks)

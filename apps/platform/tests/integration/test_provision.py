@@ -1,4 +1,4 @@
-"""`python -m atelier.stack provision` against running servers: what the Kubernetes Job runs."""
+"""`python -m atelier.platform provision` against running servers: what the Kubernetes Job runs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 
 from atelier.contracts.storage import ALL_BUCKETS
 from atelier.contracts.streams import ALL_STREAMS, EVENTS
+from atelier.platform.provision import durable_consumers
 from atelier.runtime.bus import connect
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.settings import RuntimeSettings
-from atelier.stack.provision import durable_consumers
 from atelier.stack.servers import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def run_provision(servers: Endpoints) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "atelier.stack", "provision", "--stream-replicas", "1"],
+        [sys.executable, "-m", "atelier.platform", "provision", "--stream-replicas", "1"],
         env={**os.environ, **servers.as_env()},
         capture_output=True,
         text=True,

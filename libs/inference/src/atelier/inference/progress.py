@@ -1,23 +1,24 @@
-"""Device and dtype choice, memory accounting, step callbacks and model folders for the GPU
-services.
+"""Step progress and previews: what a pipeline call reports and obeys after each denoising
+step (`StepHooks`), and where the worker sends it (`published_hooks`: core NATS).
 
-torch is imported inside the functions only, so importing this module never needs torch
-(the gateway and the library service import `atelier.runtime` without it).
+torch is imported inside the functions only, so importing this module never needs torch.
 """
 
 from __future__ import annotations
 
-import shutil
+import asyncio
+import base64
+import io
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from nats.aio.client import Client as NATS
 from PIL import Image
 
-if TYPE_CHECKING:
-    import torch
+from atelier.contracts import subjects
+from atelier.contracts.progress import StepProgress
 
 #: Called after each denoising step with (steps done, steps in total).
 StepCallback = Callable[[int, int], None]
@@ -25,8 +26,6 @@ StepCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
 #: `on_preview(step, image)`: a small picture of the result so far.
 PreviewCallback = Callable[[int, Image.Image], None]
-
-_DTYPES = ("float32", "float16", "bfloat16")
 
 
 class GenerationInterrupted(Exception):
@@ -36,64 +35,6 @@ class GenerationInterrupted(Exception):
         super().__init__(f"generation interrupted after {steps_done} of {total_steps} steps")
         self.steps_done = steps_done
         self.total_steps = total_steps
-
-
-def choose_device(setting: str = "auto") -> str:
-    """`"auto"` gives `"cuda"` when a CUDA device is usable, else `"cpu"`; anything else
-    (`"cpu"`, `"cuda"`, `"cuda:1"`, `"mps"`) is returned as given, after checking CUDA exists."""
-    import torch
-
-    setting = setting.strip().lower()
-    if setting in ("", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if setting.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {setting!r} was asked for but CUDA is not available")
-    return setting
-
-
-def choose_dtype(setting: str, device: str) -> torch.dtype:
-    """`"auto"`: bfloat16 on CUDA where supported, else float16 on CUDA; float32 elsewhere.
-    `"float32"`, `"float16"` and `"bfloat16"` are honoured as given."""
-    import torch
-
-    setting = setting.strip().lower()
-    if setting in ("", "auto"):
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    if setting not in _DTYPES:
-        raise ValueError(f"unknown dtype {setting!r}: expected auto or one of {', '.join(_DTYPES)}")
-    return getattr(torch, setting)
-
-
-def _modules_of(pipeline: Any) -> Iterable[Any]:
-    import torch
-
-    if isinstance(pipeline, torch.nn.Module):
-        yield pipeline
-        return
-    components = getattr(pipeline, "components", None)
-    if isinstance(components, dict):
-        for component in components.values():
-            if isinstance(component, torch.nn.Module):
-                yield component
-
-
-def module_memory_bytes(*pipelines: Any) -> int:
-    """Bytes held by the parameters and buffers of the `torch.nn.Module` components of one or
-    more diffusers pipelines (or bare modules). A tensor shared by several pipelines, as after
-    `from_pipe`, or by several components is counted once."""
-    seen: set[int] = set()
-    total = 0
-    for pipeline in pipelines:
-        for module in _modules_of(pipeline):
-            for tensor in (*module.parameters(), *module.buffers()):
-                key = id(tensor)
-                if key in seen:
-                    continue
-                seen.add(key)
-                total += tensor.numel() * tensor.element_size()
-    return total
 
 
 #: Linear map from SDXL's 4 latent channels to RGB: a preview without running the VAE.
@@ -181,30 +122,35 @@ def run_interruptible(pipe: Any, call: Callable[[], Any]) -> Any:
     return result
 
 
-def build_model_dir(target: Path, build: Callable[[Path], None]) -> Path:
-    """Create the diffusers folder `target` with `build(staging)` unless it already holds a
-    `model_index.json`, and return `target`.
+def published_hooks(
+    nc: NATS, user_id: uuid.UUID, job_id: uuid.UUID, steps: int, should_stop: StopCheck
+) -> StepHooks:
+    """Hooks for a job's render thread: each step, and every few steps a WebP preview, goes
+    out as `StepProgress` on core NATS (`atelier.progress.{user}.{job}`; ephemeral, never on
+    the log); `should_stop` is polled after each step. Made on the event loop, to which the
+    render thread hands each message."""
+    loop = asyncio.get_running_loop()
+    subject = subjects.progress(user_id, job_id)
+    last_total = [steps]
 
-    `build` writes into a temporary sibling folder that is then renamed into place, so a crash
-    never leaves a half-written model behind, and of two builders racing each other one wins
-    and the other keeps the winner's copy.
-    """
-    target = Path(target)
-    if (target / "model_index.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.building-{uuid.uuid4().hex[:12]}"
-    try:
-        build(staging)
-        if not (staging / "model_index.json").exists():
-            raise RuntimeError(f"building {target} wrote no model_index.json")
-        try:
-            if target.is_dir() and not any(target.iterdir()):
-                target.rmdir()
-            staging.rename(target)
-        except OSError:
-            if not (target / "model_index.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    def send(step: int, total: int, preview: str | None = None) -> None:
+        progress = StepProgress(
+            job_id=job_id,
+            step=step,
+            total=total,
+            percent=round(100.0 * step / total, 1),
+            preview_webp_base64=preview,
+        )
+        payload = progress.model_dump_json().encode()
+        asyncio.run_coroutine_threadsafe(nc.publish(subject, payload), loop)
+
+    def on_step(step: int, total: int) -> None:
+        last_total[0] = total
+        send(step, total)
+
+    def on_preview(step: int, image: Image.Image) -> None:
+        out = io.BytesIO()
+        image.save(out, format="WEBP", quality=60)
+        send(step, last_total[0], base64.b64encode(out.getvalue()).decode())
+
+    return StepHooks(on_step=on_step, should_stop=should_stop, on_preview=on_preview)
