@@ -24,11 +24,13 @@ import asyncpg
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from atelier.contracts.partitions import partition_of_subject
 from atelier.contracts.registry import decode_event
 from atelier.contracts.streams import EVENTS
+from atelier.runtime import positions
 from atelier.runtime.bus import connect, ensure_streams
 from atelier.runtime.db import create_pool
-from atelier.runtime.projection import TRACKING_DDL, ProjectionRunner
+from atelier.runtime.projection import ProjectionRunner
 from atelier.runtime.rebuild import rebuild
 from bench import Report, run_alone
 from bench._es_baseline import es_database, eventsourcing_run
@@ -92,7 +94,7 @@ async def _naive(js, dsn: str, limit: int) -> float:
         pool = await create_pool(dsn, f"naive_{schema}")
         try:
             async with pool.acquire() as conn:
-                await conn.execute(TRACKING_DDL)
+                await conn.execute(positions.DDL)
                 await projection.create_tables(conn)
             sub = await js.pull_subscribe(
                 "",
@@ -119,9 +121,11 @@ async def _naive(js, dsn: str, limit: int) -> float:
                     async with pool.acquire() as conn, conn.transaction():
                         await projection.apply(conn, decode_event(msg.subject, msg.data))
                         await conn.execute(
-                            "INSERT INTO projection_tracking (projection, position) "
-                            "VALUES ($1, $2) ON CONFLICT (projection) DO UPDATE SET position = $2",
+                            "INSERT INTO projection_positions (projection, partition, position)"
+                            " VALUES ($1, $2, $3) ON CONFLICT (projection, partition)"
+                            " DO UPDATE SET position = $3",
                             projection.name,
+                            partition_of_subject(msg.subject),
                             sequence,
                         )
             seconds += time.perf_counter() - started

@@ -175,7 +175,7 @@ async def settled(platform: Platform, timeout: float = 30.0) -> None:
                         wanted, (await events.js.get_last_msg(EVENTS.name, subject_filter)).seq
                     )
             position = await pool.fetchval(
-                f"SELECT position FROM {schema}.projection_tracking WHERE projection = $1",
+                f"SELECT min(position) FROM {schema}.projection_positions WHERE projection = $1",
                 projection.name,
             )
             if position < wanted:

@@ -243,7 +243,7 @@ async def projection_backlog(platform: Platform) -> int:
     conn = await asyncpg.connect(platform.settings().database_url)
     try:
         position = await conn.fetchval(
-            "SELECT position FROM workspace.projection_tracking WHERE projection = $1",
+            "SELECT min(position) FROM workspace.projection_positions WHERE projection = $1",
             WorkspaceProjection.name,
         )
     finally:

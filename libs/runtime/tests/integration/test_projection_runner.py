@@ -11,6 +11,7 @@ from nats.js.client import JetStreamContext
 
 from atelier.contracts import examples, subjects
 from atelier.contracts.envelope import Envelope
+from atelier.contracts.partitions import PARTITIONS
 from atelier.contracts.streams import DEAD_LETTERS
 from atelier.runtime import metrics
 from atelier.runtime.bus import EventBus, connect
@@ -19,49 +20,9 @@ from atelier.runtime.health import projection_check
 from atelier.runtime.projection import ProjectionRunner
 from atelier.runtime.writes import Writes
 from atelier.stack.servers.proxy import CuttingProxy
+from libs.runtime.tests.integration.counting import CountingProjection, applied
 
 pytestmark = pytest.mark.integration
-
-
-class CountingProjection:
-    """Counts how often each event was applied; can be told to crash on one event."""
-
-    name = "counting"
-    subjects = (subjects.generation_events("completed"),)
-
-    def __init__(self) -> None:
-        self.crash_on: uuid.UUID | None = None
-
-    async def create_tables(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS applied (event_id uuid PRIMARY KEY, times int NOT NULL)"
-        )
-
-    async def apply(self, conn: asyncpg.Connection, event: Envelope) -> None:
-        await conn.execute(
-            "INSERT INTO applied VALUES ($1, 1) "
-            "ON CONFLICT (event_id) DO UPDATE SET times = applied.times + 1",
-            event.event_id,
-        )
-        if event.event_id == self.crash_on:
-            raise RuntimeError("crash in the middle of a batch")
-
-
-@pytest.fixture
-async def pool(servers):
-    pool = await asyncpg.create_pool(servers.database_url, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-def schema() -> str:
-    return f"test_{uuid.uuid4().hex[:12]}"
-
-
-async def applied(pool, schema) -> dict[uuid.UUID, int]:
-    rows = await pool.fetch(f"SELECT event_id, times FROM {schema}.applied")
-    return {row["event_id"]: row["times"] for row in rows}
 
 
 async def run_until(runner: ProjectionRunner, position: int) -> None:
@@ -172,9 +133,8 @@ async def test_catch_up_in_applies_what_arrived_after_the_shadow_caught_up(
     sequences = [await bus.publish(event) for event in late]
 
     async with pool.acquire() as conn, conn.transaction():
-        position = await runner.catch_up_in(conn, sequences[2])
+        await runner.catch_up_in(conn, dict.fromkeys(range(PARTITIONS), sequences[2]))
 
-    assert position == sequences[2]
     assert await applied(pool, schema) == {event.event_id: 1 for event in early + late[:3]}
     assert await runner.position() == sequences[2]
 
@@ -329,7 +289,7 @@ async def test_a_runner_that_makes_no_progress_with_events_waiting_is_stalled(
         await check()  # idle with nothing to do: not stalled
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                f"SELECT * FROM {schema}.projection_tracking WHERE projection = $1 FOR UPDATE",
+                f"SELECT * FROM {schema}.projection_positions WHERE projection = $1 FOR UPDATE",
                 CountingProjection.name,
             )
             last = await bus.publish(examples.completed())

@@ -2,6 +2,7 @@
 
 import asyncio
 
+from atelier.contracts.partitions import PARTITIONS, partition_of
 from atelier.contracts.watermarks import Watermark
 from atelier.runtime.watermarks import Watermarks
 
@@ -52,3 +53,15 @@ async def test_shown_gives_up_after_the_timeout():
     marks = Watermarks()
     marks.record(mark(1))
     assert not await marks.shown(COMPLETED, 5, timeout=0.05)
+
+
+def test_an_event_waits_for_the_partition_of_its_user_only():
+    """Replicas announce the partitions they apply: u1's event waits for u1's."""
+    marks = Watermarks()
+    mine = partition_of("u1")
+    other = (mine + 1) % PARTITIONS
+    marks.record(Watermark(projection="w", position=3, subjects=WORKSPACE, partitions=(mine,)))
+    marks.record(Watermark(projection="w", position=100, subjects=WORKSPACE, partitions=(other,)))
+    assert marks.behind(COMPLETED, 10) == ["w"]
+    marks.record(Watermark(projection="w", position=10, subjects=WORKSPACE, partitions=(mine,)))
+    assert marks.behind(COMPLETED, 10) == []

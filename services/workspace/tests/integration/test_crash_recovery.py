@@ -58,7 +58,7 @@ async def _has(pool, user, expected) -> bool:
 
 async def _position_at_least(pool, sequence: int) -> bool:
     position = await pool.fetchval(
-        "SELECT position FROM workspace.projection_tracking WHERE projection = $1",
+        "SELECT min(position) FROM workspace.projection_positions WHERE projection = $1",
         WorkspaceProjection.name,
     )
     return position >= sequence

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from atelier.contracts import storage
+from atelier.contracts.partitions import PARTITIONS
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.settings import RuntimeSettings
@@ -24,7 +25,7 @@ async def test_uploads_older_than_the_retention_are_deleted(servers):
         generated = storage.generated_file(user, uuid.uuid4(), 0, "png")
         for key in (upload, generated):
             await objects.put(WORKSPACE_BUCKET, key, b"\x89PNG", "image/png")
-        sweeper = UploadSweeper(objects, retention=timedelta(hours=1))
+        sweeper = UploadSweeper(objects, timedelta(hours=1), lambda: range(PARTITIONS))
 
         await sweeper.sweep()  # a fresh upload stays
         assert await objects.exists(WORKSPACE_BUCKET, upload)

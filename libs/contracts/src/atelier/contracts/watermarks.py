@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atelier.contracts.partitions import PARTITIONS
 from atelier.contracts.text import SingleLineText
 
 
@@ -16,7 +17,10 @@ class Watermark(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     projection: SingleLineText
-    #: The stream sequence the projection's tables reflect.
+    #: The stream sequence the projection's tables reflect, for `partitions`.
     position: int = Field(ge=0)
     #: The subject filters the projection reads: it applies no other events.
     subjects: tuple[SingleLineText, ...]
+    #: The partitions (of users, see atelier.contracts.partitions) this announcement is
+    #: about: those the announcing replica applies.
+    partitions: tuple[int, ...] = tuple(range(PARTITIONS))

@@ -20,7 +20,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from nats.js.client import JetStreamContext
@@ -35,12 +35,14 @@ from nats.js.kv import KeyValue
 
 from atelier.contracts import subjects
 from atelier.contracts.generation import OUTCOMES
+from atelier.contracts.partitions import PARTITIONS, partition_of
 from atelier.contracts.streams import ACTIVE_JOBS, EVENTS
 from atelier.runtime.bus import WRONG_LAST_SEQUENCE
 
 log = logging.getLogger(__name__)
 
 _OUTCOME_NAMES = frozenset(outcome.name for outcome in OUTCOMES)
+ALL_PARTITIONS = frozenset(range(PARTITIONS))
 
 #: Compare-and-set attempts on one user's set before giving up (only that user's own
 #: simultaneous requests compete for it).
@@ -100,15 +102,18 @@ class ActiveJobs:
     async def of(self, user_id: uuid.UUID) -> Jobs:
         return (await self._read(str(user_id)))[0]
 
-    async def reconcile(self, grace_seconds: float) -> int:
+    async def reconcile(
+        self, grace_seconds: float, partitions: Collection[int] = ALL_PARTITIONS
+    ) -> int:
         """Release the jobs the log says are over: ended, or admitted over `grace_seconds`
-        ago and never published. Returns how many it released."""
+        ago and never published; of the users of `partitions` (a replica's share). Returns
+        how many it released."""
         try:
             users = await self.kv.keys()
         except NoKeysError:
             return 0
         released = 0
-        for user in users:
+        for user in (user for user in users if partition_of(user) in partitions):
             for job, admitted_at in (await self._read(user))[0].items():
                 state = await self._state_on_log(user, job)
                 gone = state == "absent" and time.time() - admitted_at > grace_seconds

@@ -38,6 +38,11 @@ PROJECTION_STALLED = Gauge(
     "1 while a projection has events to apply and has made no progress for a while",
     ["projection"],
 )
+PROJECTION_PARTITIONS = Gauge(
+    "atelier_projection_partitions",
+    "Partitions of users whose events this replica applies",
+    ["projection"],
+)
 PROJECTION_RESTARTS = Counter(
     "atelier_projection_restarts_total",
     "Times a projection's reader started again from the stored position",

@@ -1,10 +1,17 @@
 """Projections: pure functions of the log into tables, exactly once by construction.
 
-A projection applies a batch of events and stores the stream sequence it reached in
-its tracking row **in the same transaction**. It reads the log with an ephemeral,
-ordered pull consumer that starts right after the stored position, so the position in
-Postgres — not a consumer's ack state — decides what is applied next. A crash, a
-redelivery or a second replica can neither skip an event nor apply one twice.
+A projection applies a batch of events and stores the stream sequence it reached **in
+the same transaction**, one position per partition of users (atelier.runtime.positions).
+It reads the log with an ephemeral, ordered pull consumer that starts right after the
+lowest position of the partitions it applies, so the positions in PostgreSQL — not a
+consumer's ack state — decide what is applied next. A crash, a redelivery or a second
+replica can neither skip an event nor apply one twice.
+
+Replicas share the partitions (atelier.runtime.leases): each applies the events of the
+users of its partitions and skips the others' (by the subject's user, without decoding),
+so two replicas apply twice the events of one. Each user's events keep their order;
+events of different users may be applied in another order than the log's, which no table
+depends on.
 
 Live updates and a full rebuild run through the same `ProjectionRunner`; a rebuild
 only points it at an empty shadow schema and stops when it has caught up.
@@ -24,8 +31,9 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import asyncpg
@@ -37,25 +45,24 @@ from nats.js.client import JetStreamContext
 
 from atelier.contracts import subjects
 from atelier.contracts.envelope import Envelope
+from atelier.contracts.partitions import PARTITIONS, partition_of, partition_of_subject
 from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.contracts.streams import EVENTS
 from atelier.contracts.watermarks import Watermark
-from atelier.runtime import tracing
+from atelier.runtime import positions, tracing
 from atelier.runtime.db import CONNECTION_ERRORS, caused_by_data, identifier
 from atelier.runtime.dead_letters import dead_letter
 from atelier.runtime.handlers import subject_filters
-from atelier.runtime.metrics import PROJECTION_LAG, PROJECTION_RESTARTS, PROJECTION_STALLED
+from atelier.runtime.leases import PartitionLeases
+from atelier.runtime.metrics import (
+    PROJECTION_LAG,
+    PROJECTION_PARTITIONS,
+    PROJECTION_RESTARTS,
+    PROJECTION_STALLED,
+)
 from atelier.runtime.writes import Writes
 
 log = logging.getLogger(__name__)
-
-TRACKING_DDL = """
-CREATE TABLE IF NOT EXISTS projection_tracking (
-    projection text PRIMARY KEY,
-    position bigint NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
-)
-"""
 
 
 class Projection(Protocol):
@@ -124,6 +131,7 @@ class ReaderGap(Exception):
 
 #: A failing reader waits this long before it reads again, doubling up to the last.
 RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0)
+ALL_PARTITIONS = frozenset(range(PARTITIONS))
 
 
 class ProjectionRunner:
@@ -142,13 +150,17 @@ class ProjectionRunner:
         announce: NatsClient | None = None,
         stall_seconds: float = 30.0,
         gap_check_seconds: float = 5.0,
+        leases: PartitionLeases | None = None,
+        lease_seconds: float = 2.0,
     ) -> None:
         """`replay`: the events are old (a rebuild), so their traces are linked to, not
         joined. `announce`: publish the position reached on this connection (see
         atelier.contracts.watermarks), after every batch and every idle wait.
         `stall_seconds`: how long without progress, events waiting, makes it `stalled`.
         `gap_check_seconds`: how often an idle reader asks its consumer what it delivered
-        (a message lost at the end of a burst would otherwise wait for the next event)."""
+        (a message lost at the end of a burst would otherwise wait for the next event).
+        `leases`: which partitions this replica applies, looked at every `lease_seconds`
+        (None: all of them, as a rebuild or a lone runner does)."""
         self.js = js
         self.pool = pool
         self.projection = projection
@@ -161,72 +173,89 @@ class ProjectionRunner:
         self.announce = announce
         self.stall_seconds = stall_seconds
         self.gap_check_seconds = gap_check_seconds
+        self.leases = leases
+        self.lease_seconds = lease_seconds
+        #: The partitions this runner applies now.
+        self.held: frozenset[int] = ALL_PARTITIONS if leases is None else frozenset()
         self._applied = asyncio.Condition()
         #: When the runner last applied a batch or found nothing to apply (monotonic).
         self._progressed_at = time.monotonic()
+        self._leased_at = -float("inf")
 
     async def prepare(self) -> None:
-        """Create the schema, the tracking row and the projection's tables."""
+        """Create the schema, the positions and the projection's tables."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             await conn.execute(f"SET LOCAL search_path TO {self.schema}")
-            await conn.execute(TRACKING_DDL)
-            for former in getattr(self.projection, "former_names", ()):
-                await conn.execute(
-                    "UPDATE projection_tracking SET projection = $1 WHERE projection = $2 AND "
-                    "NOT EXISTS (SELECT FROM projection_tracking WHERE projection = $1)",
-                    self.projection.name,
-                    former,
-                )
-            await conn.execute(
-                "INSERT INTO projection_tracking (projection, position) VALUES ($1, 0) "
-                "ON CONFLICT (projection) DO NOTHING",
-                self.projection.name,
-            )
+            former = getattr(self.projection, "former_names", ())
+            await positions.create(conn, self.projection.name, PARTITIONS, former)
             await self.projection.create_tables(conn)
 
-    async def position(self) -> int:
+    async def position(self, partitions: Collection[int] | None = None) -> int:
+        """The position every one of `partitions` (all by default) has reached."""
         async with self.pool.acquire() as conn:
-            return await conn.fetchval(
-                f"SELECT position FROM {self.schema}.projection_tracking WHERE projection = $1",
-                self.projection.name,
-            )
+            await conn.execute(f"SET search_path TO {self.schema}")
+            return await positions.lowest(conn, self.projection.name, partitions)
 
     async def run(self, stop: asyncio.Event, *, until_caught_up: bool = False) -> int:
         """Follow the log until `stop` (or, for a rebuild, until the end of the log).
 
         Any failure (NATS, PostgreSQL, a hole in what was delivered, a bug) restarts the
-        reader from the stored position, after a pause that grows while failures repeat.
+        reader from the stored positions, after a pause that grows while failures repeat;
+        so does a change in the partitions this replica holds.
         """
         await self.prepare()
         end = await self._last_stream_sequence() if until_caught_up else None
         failures = 0
-        while not stop.is_set():
-            try:
-                position = await self.position()
-                async for batch in self._read_from(position, stop):
-                    if batch:
-                        position = await self.apply_batch(batch)
-                    elif end is not None:
-                        return await self.position()  # idle: nothing more for our filter
-                    self._progressed()
-                    failures = 0
-                    await self._announce(position)
-                    if end is not None and batch and (position >= end or not pending(batch)):
-                        return position  # nothing more for our filter: do not wait idle
-            except Exception as error:  # whatever it was, the stored position is the truth
-                failures += 1
-                PROJECTION_RESTARTS.labels(self.projection.name).inc()
-                log.warning(
-                    "projection reader restarts",
-                    extra={"projection": self.projection.name, "error": repr(error)},
-                    exc_info=not isinstance(error, _EXPECTED_FAILURES),
-                )
-                self._update_stalled()
-                delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS)) - 1]
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+        try:
+            while not stop.is_set():
+                try:
+                    held = await self._claim()
+                    if not held:  # other replicas apply every partition: nothing to do
+                        self._progressed()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), self.lease_seconds)
+                        continue
+                    position = await self.position(held)
+                    async for batch in self._read_from(position, stop):
+                        if batch:
+                            position = await self.apply_batch(batch)
+                        elif end is not None:
+                            return await self.position()  # idle: nothing more for our filter
+                        self._progressed()
+                        failures = 0
+                        await self._announce(position)
+                        if end is not None and batch and (position >= end or not pending(batch)):
+                            return position  # nothing more for our filter: do not wait idle
+                        if self._lease_due() and await self._claim() != held:
+                            break  # partitions moved: read again from their positions
+                except Exception as error:  # whatever it was, the stored positions are the truth
+                    failures += 1
+                    PROJECTION_RESTARTS.labels(self.projection.name).inc()
+                    log.warning(
+                        "projection reader restarts",
+                        extra={"projection": self.projection.name, "error": repr(error)},
+                        exc_info=not isinstance(error, _EXPECTED_FAILURES),
+                    )
+                    self._update_stalled()
+                    delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS)) - 1]
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+        finally:
+            if self.leases is not None:
+                await self.leases.close()
         return await self.position()
+
+    async def _claim(self) -> frozenset[int]:
+        """The partitions to apply now (with leases: after taking or giving some back)."""
+        if self.leases is not None:
+            self._leased_at = time.monotonic()
+            self.held = await self.leases.rebalance()
+        PROJECTION_PARTITIONS.labels(self.projection.name).set(len(self.held))
+        return self.held
+
+    def _lease_due(self) -> bool:
+        return self.leases is not None and time.monotonic() - self._leased_at > self.lease_seconds
 
     def stalled(self) -> bool:
         """Whether the runner has gone `stall_seconds` without applying a batch or finding
@@ -240,20 +269,20 @@ class ProjectionRunner:
     def _update_stalled(self) -> None:
         PROJECTION_STALLED.labels(self.projection.name).set(int(self.stalled()))
 
-    async def catch_up_in(self, conn: asyncpg.Connection, until: int) -> int:
-        """Apply, inside the caller's transaction, what lies between our position and `until`."""
-        position = await self._locked_position(conn)
-        if position >= until:
-            return position
-        async for batch in self._read_from(position, asyncio.Event()):
-            if not batch:
-                break
-            position = await self._apply(
-                conn, [m for m in batch if m.metadata.sequence.stream <= until], position
-            )
-            if batch[-1].metadata.sequence.stream >= until:
-                break
-        return position
+    async def catch_up_in(self, conn: asyncpg.Connection, until: Mapping[int, int]) -> None:
+        """Apply, inside the caller's transaction, what lies between each partition's
+        position and its position in `until` (the rebuild's swap: exactly the live ones)."""
+        await conn.execute(f"SET LOCAL search_path TO {self.schema}")
+        now = await positions.locked(conn, self.projection.name, until)
+        start, last = min(now.values()), max(until.values())
+        if start < last:
+            async for batch in self._read_from(start, asyncio.Event()):
+                if not batch:
+                    break
+                await self._apply(conn, batch, now, until)
+                if batch[-1].metadata.sequence.stream >= last:
+                    break
+        await positions.advance(conn, self.projection.name, until)
 
     async def _read_from(self, position: int, stop: asyncio.Event) -> AsyncIterator[Sequence[Msg]]:
         """Batches of messages after `position`, in order and without a hole; an empty
@@ -300,11 +329,17 @@ class ProjectionRunner:
                 await sub.unsubscribe()
 
     async def apply_batch(self, messages: Sequence[Msg]) -> int:
-        """Apply messages past the stored position and store the new one, atomically."""
+        """Apply the messages of the partitions held that are past their positions, and
+        store the new positions, atomically; the lowest of the held partitions' now."""
+        held = self.held
         async with self.pool.acquire() as conn, conn.transaction():
-            start = await self._locked_position(conn)
-            position = await self._apply(conn, messages, start)
-        if position != start:
+            await conn.execute(f"SET LOCAL search_path TO {self.schema}")
+            now = await positions.locked(conn, self.projection.name, held)
+            applied = await self._apply(conn, messages, now)
+            end = messages[-1].metadata.sequence.stream
+            await positions.advance(conn, self.projection.name, dict.fromkeys(now, end))
+        position = max(end, min(now.values()))
+        if applied:
             if self.on_applied:
                 self.on_applied(position)
             async with self._applied:
@@ -318,6 +353,7 @@ class ProjectionRunner:
             projection=self.projection.name,
             position=position,
             subjects=tuple(self.projection.subjects),
+            partitions=tuple(sorted(self.held)),
         )
         await self.announce.publish(
             subjects.projected(self.projection.name), mark.model_dump_json().encode()
@@ -327,18 +363,22 @@ class ProjectionRunner:
         """After a command appended `event` at `sequence`: wait until the tables show it,
         if this projection reads such events at all."""
         if any(subjects.matches(f, event.subject) for f in self.projection.subjects):
-            await self.wait_for(sequence)
+            await self.wait_for(sequence, event.user_id)
 
-    async def wait_for(self, sequence: int, timeout: float = 3.0) -> bool:
-        """Wait until the tables reflect log position `sequence` (read-your-writes).
+    async def wait_for(
+        self, sequence: int, user_id: uuid.UUID | None = None, timeout: float = 3.0
+    ) -> bool:
+        """Wait until the tables reflect log position `sequence` for `user_id`'s partition
+        (all partitions without one): read-your-writes.
 
         Commands call it after appending, so the user's next read sees the change. It
         also notices another replica's commit (polling), and gives up after `timeout`:
         the change is on the log either way.
         """
+        partitions = None if user_id is None else [partition_of(user_id)]
         try:
             async with asyncio.timeout(timeout):
-                while await self.position() < sequence:
+                while await self.position(partitions) < sequence:
                     async with self._applied:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._applied.wait(), 0.05)
@@ -347,21 +387,24 @@ class ProjectionRunner:
             return False
         return True
 
-    async def _locked_position(self, conn: asyncpg.Connection) -> int:
-        """Our position, locked for this transaction (other replicas wait for it)."""
-        await conn.execute(f"SET LOCAL search_path TO {self.schema}")
-        return await conn.fetchval(
-            "SELECT position FROM projection_tracking WHERE projection = $1 FOR UPDATE",
-            self.projection.name,
-        )
-
-    async def _apply(self, conn: asyncpg.Connection, messages: Sequence[Msg], position: int) -> int:
-        """Apply, in the caller's transaction, what is past `position` (locked by the caller);
-        store the new position."""
-        fresh = [msg for msg in messages if msg.metadata.sequence.stream > position]
-        # (older ones: another replica, or an earlier run, applied them already)
+    async def _apply(
+        self,
+        conn: asyncpg.Connection,
+        messages: Sequence[Msg],
+        now: Mapping[int, int],
+        until: Mapping[int, int] | None = None,
+    ) -> int:
+        """Apply, in the caller's transaction, the messages of partitions in `now` past
+        their positions there (and, with `until`, not past those); how many."""
+        fresh = []
+        for msg in messages:
+            sequence, partition = msg.metadata.sequence.stream, partition_of_subject(msg.subject)
+            past = partition in now and now[partition] < sequence
+            if past and (until is None or sequence <= until[partition]):
+                fresh.append(msg)
+        # (the others: other replicas' partitions, or applied already by an earlier run)
         if not fresh:
-            return position
+            return 0
         decoded = [(msg, await self._decode(msg)) for msg in fresh]
         events = [(msg, event) for msg, event in decoded if event is not None]
         if self.replay:
@@ -370,14 +413,7 @@ class ProjectionRunner:
                 await self._apply_all(conn, events)
         else:
             await self._apply_all(conn, events)
-        position = fresh[-1].metadata.sequence.stream
-        await conn.execute(
-            "UPDATE projection_tracking SET position = $2, updated_at = now() "
-            "WHERE projection = $1",
-            self.projection.name,
-            position,
-        )
-        return position
+        return len(fresh)
 
     async def _apply_all(self, conn: asyncpg.Connection, events: Sequence[tuple[Msg, Envelope]]):
         """All at once; if the data of some event is refused, one at a time, each in a

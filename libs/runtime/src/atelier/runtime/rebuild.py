@@ -1,8 +1,8 @@
 """Rebuild a projection from sequence 1 into a shadow schema, then swap it in.
 
 Readers keep reading the live schema while the shadow fills. The swap happens in one
-transaction that first locks the live tracking row (so the live runner cannot commit),
-brings the shadow to exactly the live position, then renames the schemas. Readers
+transaction that first locks the live positions (so no live runner can commit), brings
+each partition of the shadow to exactly its live position, then renames the schemas. Readers
 resolve tables by name (search_path), so their next query sees the rebuilt tables; the
 live runner's next batch fails once and restarts from the stored position.
 
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import asyncpg
 from nats.js.client import JetStreamContext
 
+from atelier.contracts.partitions import PARTITIONS
+from atelier.runtime import positions
 from atelier.runtime.db import identifier
 from atelier.runtime.projection import Projection, ProjectionRunner
 
@@ -50,11 +52,9 @@ async def rebuild(
 
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(f"SET LOCAL search_path TO {live}")
-        live_position = await conn.fetchval(
-            "SELECT position FROM projection_tracking WHERE projection = $1 FOR UPDATE",
-            projection.name,
-        )
-        position = await runner.catch_up_in(conn, live_position or 0)
+        live_positions = await positions.locked(conn, projection.name, range(PARTITIONS))
+        await runner.catch_up_in(conn, live_positions)
+        position = min(live_positions.values())
         await conn.execute(f"DROP SCHEMA IF EXISTS {retired} CASCADE")
         await conn.execute(f"ALTER SCHEMA {live} RENAME TO {retired}")
         await conn.execute(f"ALTER SCHEMA {shadow} RENAME TO {live}")
@@ -72,5 +72,5 @@ async def _row_counts(conn: asyncpg.Connection, schema: str) -> dict[str, int]:
     return {
         row["table_name"]: await conn.fetchval(f"SELECT count(*) FROM {schema}.{row['table_name']}")
         for row in tables
-        if row["table_name"] != "projection_tracking"
+        if row["table_name"] not in ("projection_positions", "projection_tracking")
     }

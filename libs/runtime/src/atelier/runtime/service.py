@@ -17,6 +17,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from atelier.contracts.envelope import Envelope
+from atelier.contracts.partitions import PARTITIONS
 from atelier.contracts.streams import EVENTS
 from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
@@ -32,6 +33,7 @@ from atelier.runtime.health import (
     s3_check,
     serve_health,
 )
+from atelier.runtime.leases import PartitionLeases
 from atelier.runtime.lifecycle import wait_all
 from atelier.runtime.metrics import observe_consumers
 from atelier.runtime.objects import ObjectStore
@@ -84,8 +86,9 @@ async def resources(
 
 
 async def live_projection(res: Resources, projection: Projection, schema: str) -> ProjectionRunner:
-    """A service's projection runner over its tables (created), announcing its watermark;
-    /readyz turns unready while it is stalled."""
+    """A service's projection runner over its tables (created), applying the partitions
+    this replica holds and announcing its watermark; /readyz turns unready while it is
+    stalled."""
     runner = ProjectionRunner(
         js=res.bus.js,
         pool=res.pool,
@@ -93,6 +96,9 @@ async def live_projection(res: Resources, projection: Projection, schema: str) -
         schema=schema,
         announce=res.nc,
         stall_seconds=res.settings.projection_stall_seconds,
+        leases=PartitionLeases(
+            res.settings.database_url, f"{schema}.{projection.name}", PARTITIONS
+        ),
     )
     res.checks[f"projection {projection.name}"] = projection_check(runner)
     await runner.prepare()

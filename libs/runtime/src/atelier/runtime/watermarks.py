@@ -19,6 +19,7 @@ from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 
 from atelier.contracts import subjects
+from atelier.contracts.partitions import partition_of_subject
 from atelier.contracts.watermarks import Watermark
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ class _Seen:
 class Watermarks:
     def __init__(self, *, stale_after: float = 3.0) -> None:
         self.stale_after = stale_after
-        self._seen: dict[str, _Seen] = {}
+        #: (projection, partition) → the last mark heard for it.
+        self._seen: dict[tuple[str, int], _Seen] = {}
         self._changed = asyncio.Condition()
 
     async def follow(self, nc: NatsClient) -> None:
@@ -54,19 +56,23 @@ class Watermarks:
             self._changed.notify_all()
 
     def record(self, mark: Watermark) -> None:
-        """Positions only grow (replicas of one projection may announce stale ones)."""
-        seen = self._seen.get(mark.projection)
-        if seen is not None and seen.mark.position > mark.position:
-            mark = seen.mark
-        self._seen[mark.projection] = _Seen(mark, time.monotonic())
+        """Per partition the mark is about; positions only grow (a replica that has just
+        given a partition away may still announce its older position)."""
+        now = time.monotonic()
+        for partition in mark.partitions:
+            seen = self._seen.get((mark.projection, partition))
+            kept = seen.mark if seen is not None and seen.mark.position > mark.position else mark
+            self._seen[mark.projection, partition] = _Seen(kept, now)
 
     def behind(self, subject: str, sequence: int) -> list[str]:
-        """Live projections that read `subject` and have not applied `sequence` yet."""
-        now = time.monotonic()
+        """Live projections that read `subject` and have not applied `sequence` yet (in
+        the partition of the subject's user)."""
+        now, partition = time.monotonic(), partition_of_subject(subject)
         return [
             name
-            for name, seen in self._seen.items()
-            if now - seen.at < self.stale_after
+            for (name, of), seen in self._seen.items()
+            if of == partition
+            and now - seen.at < self.stale_after
             and seen.mark.position < sequence
             and any(subjects.matches(f, subject) for f in seen.mark.subjects)
         ]

@@ -53,24 +53,24 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
             res.bus, res.objects, active_jobs, timedelta(days=settings.workspace_retention_days)
         )
         reactions = reactors.consumer_config(), dispatch(reactors.HANDLERS, side_effects)
+
+        def mine() -> frozenset[int]:
+            """The periodic work is shared like the projection: each replica its users'."""
+            return runner.held
+
+        expiry = ExpirySweeper(res.bus, assets, mine)
+        uploads = UploadSweeper(res.objects, timedelta(hours=settings.upload_retention_hours), mine)
         await project_and_react(
             res,
             stop,
             runner,
             reactions,
-            periodically(
-                stop, settings.sweep_interval_seconds, ExpirySweeper(res.bus, assets).sweep, "sweep"
-            ),
-            periodically(
-                stop,
-                settings.upload_sweep_interval_seconds,
-                UploadSweeper(res.objects, timedelta(hours=settings.upload_retention_hours)).sweep,
-                "upload sweep",
-            ),
+            periodically(stop, settings.sweep_interval_seconds, expiry.sweep, "sweep"),
+            periodically(stop, settings.upload_sweep_interval_seconds, uploads.sweep, "uploads"),
             periodically(
                 stop,
                 settings.active_jobs_reconcile_seconds,
-                lambda: active_jobs.reconcile(settings.admission_grace_seconds),
+                lambda: active_jobs.reconcile(settings.admission_grace_seconds, mine()),
                 "active jobs reconciliation",
             ),
         )

@@ -149,12 +149,13 @@ class JobQueries:
         pool: asyncpg.Pool,
         bus: EventBus,
         progress: LatestProgress,
-        wait_for: Callable[[int], Awaitable[bool]],
+        wait_for: Callable[[int, uuid.UUID], Awaitable[bool]],
     ) -> None:
         self.pool = pool
         self.bus = bus
         self.progress = progress
-        #: Waits until the projection has applied a log position (read-your-writes).
+        #: Waits until the projection has applied a log position for a user's partition
+        #: (read-your-writes).
         self.wait_for = wait_for
 
     async def get_job(self, query: api.GetJob) -> api.JobStatus:
@@ -165,7 +166,7 @@ class JobQueries:
             sequence = await self.bus.last_sequence(history)
             if not sequence:
                 raise RpcError(404, "Not Found", "no such generation")
-            await self.wait_for(sequence)
+            await self.wait_for(sequence, query.user_id)
             row = await self._row(query)
             if row is None:
                 raise RpcError(503, "Service Unavailable", "the job is being recorded; retry")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
@@ -62,17 +60,3 @@ class AssetRepository:
             after_id,
         )
         return [AssetRow(record) for record in records]
-
-    @asynccontextmanager
-    async def sweeping(self) -> AsyncIterator[bool]:
-        """Whether this replica is the one sweeping now (a PostgreSQL advisory lock on
-        the schema, held while the context lasts; released if the process dies)."""
-        async with self.pool.acquire() as conn:
-            key = "SELECT hashtext(current_schema() || '.expiry sweep')"
-            lock = await conn.fetchval(key)
-            mine = await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock)
-            try:
-                yield mine
-            finally:
-                if mine:
-                    await conn.execute("SELECT pg_advisory_unlock($1)", lock)
