@@ -7,10 +7,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test test-unit chaos lint format bench venv clean
+.PHONY: up test test-unit chaos chaos-cluster lint format bench venv clean
+
+#: `make up CLUSTER=3`: NATS as a three-node JetStream cluster (data in .data/cluster);
+#: `REPLICAS=2`: two processes of every service.
+CLUSTER  ?=
+REPLICAS ?=
 
 up: $(STAMP)  ## run the whole stack on embedded NATS, Postgres and S3
-	$(PY) -m atelier.platform up
+	$(PY) -m atelier.platform up $(if $(CLUSTER),--nats-nodes $(CLUSTER)) \
+		$(if $(REPLICAS),--replicas $(REPLICAS))
 
 test: $(STAMP)  ## the whole suite: unit, integration, e2e
 	$(PY) -m pytest
@@ -20,6 +26,9 @@ test-unit: $(STAMP)
 
 chaos: $(STAMP)  ## only the fault-injection suite (also part of `make test`), with its figures
 	$(PY) -m pytest tests/chaos -m chaos
+
+chaos-cluster: $(STAMP)  ## faults of a 3-node NATS cluster under load (also part of `make test`)
+	$(PY) -m pytest tests/chaos -m chaos_cluster
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

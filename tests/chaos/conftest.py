@@ -14,7 +14,7 @@ from atelier.platform.local import Platform
 from atelier.stack.servers import EmbeddedServers
 from atelier.stack.servers.proxy import CuttingProxy
 from tests.chaos.faults import Stack
-from tests.chaos.figures import FIGURES, table
+from tests.chaos.figures import CLUSTER_FIGURES, FIGURES, table
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +51,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if FIGURES:
         terminalreporter.section("chaos: faults and recoveries")
         terminalreporter.write_line(table(FIGURES))
+    if CLUSTER_FIGURES:
+        terminalreporter.section("chaos on a NATS cluster: faults and recoveries")
+        terminalreporter.write_line(table(CLUSTER_FIGURES))

@@ -36,10 +36,31 @@ class Figures:
 FIGURES: list[Figures] = []
 
 
+@dataclass
+class ClusterFigures(Figures):
+    """A fault of the NATS cluster's, with what clients saw of it."""
+
+    #: Seconds the ATELIER_EVENTS stream had no leader, as a client polling its info every
+    #: 0.1 s saw it (its own reconnection included), in all and at the longest.
+    leaderless_s: float = 0.0
+    longest_leaderless_s: float = 0.0
+    #: How often the stream's leader changed.
+    leader_changes: int = 0
+    #: What the services' NATS clients logged: errors (the connection to a node that went,
+    #: a refused attempt to reach it again) and reconnections to another node.
+    nats_errors: int = 0
+    reconnects: int = 0
+
+
+CLUSTER_FIGURES: list[ClusterFigures] = []
+
+
 def table(rows: list[Figures]) -> str:
-    names = [f.name for f in fields(Figures)]
+    """The rows (all of one kind of Figures) and their totals, in aligned columns."""
+    kind = type(rows[0])
+    names = [f.name for f in fields(kind)]
     cells = [names, *([_cell(getattr(row, n)) for n in names] for row in rows)]
-    totals = Figures("total")
+    totals = kind("total")
     for name in names[1:]:
         setattr(totals, name, sum(getattr(row, name) for row in rows))
     cells.append([_cell(getattr(totals, n)) for n in names])

@@ -41,6 +41,9 @@ class Load:
     accepted: list[str] = field(default_factory=list)
     #: Answers no retry fixed (after the patience ran out): the suite fails on any.
     unexpected: list[str] = field(default_factory=list)
+    #: Gateway replicas to send the requests to in turn, a retry to the next one (no load
+    #: balancer in front of them here); empty: the platform's gateway.
+    gateways: list[str] = field(default_factory=list)
     _accepted_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, platform: Platform) -> None:
@@ -133,8 +136,9 @@ class Load:
         deadline = time.monotonic() + self.patience
         while True:
             self.requests += 1
+            gateway = self.gateways[self.requests % len(self.gateways)] if self.gateways else ""
             try:
-                response = await api.request(method, path, **kwargs)
+                response = await api.request(method, gateway + path, **kwargs)
             except httpx.TransportError:
                 status, text = None, "no answer"
             else:

@@ -74,14 +74,23 @@ class Platform:
         *,
         endpoints: Endpoints | None = None,
         service_env: Mapping[str, str] | None = None,
+        nats_nodes: int = 1,
+        replicas: int = 1,
     ) -> None:
-        """With `endpoints`, use servers someone else runs; else start them per `env`.
-        `service_env` adds settings for every service (e.g. a faster expiry sweep)."""
+        """With `endpoints`, use servers someone else runs; else start them per `env`
+        (NATS as a JetStream cluster of `nats_nodes` nodes when more than one).
+        `service_env` adds settings for every service (e.g. a faster expiry sweep).
+        `replicas`: processes of each service (`gateway`, `gateway-2`, …), as Kubernetes
+        runs several behind its autoscalers."""
         self.data_dir = Path(data_dir).resolve()
         self.env = dict(env)
         self.endpoints = endpoints
         self.service_env = dict(service_env or {})
+        self.nats_nodes = nats_nodes
+        self.replicas = replicas
         self.services: dict[str, ServiceProcess] = {}
+        #: The spec each of `services` runs (a replica's name is its spec's, numbered).
+        self.specs: dict[str, ServiceSpec] = {}
         #: What every service process gets in its environment, as the NATS admin (tools);
         #: `env_of` gives one service's own, with its NATS identity.
         self.service_environment: dict[str, str] = {}
@@ -93,20 +102,32 @@ class Platform:
     def start(self) -> Platform:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.endpoints is None:
-            self.endpoints, self._stop_servers = start_stack_servers(self.data_dir, self.env)
+            self.endpoints, self._stop_servers = start_stack_servers(
+                self.data_dir, self.env, nats_nodes=self.nats_nodes
+            )
         try:
-            asyncio.run(provision(self.settings()))
+            asyncio.run(provision(self.settings(), stream_replicas=self.endpoints.stream_replicas))
             service_env = self.service_environment = self._service_env()
             self._write_env_file(service_env)
-            self.services = {
-                spec.name: ServiceProcess(
-                    spec.name, spec.module, self.data_dir, self.env_of(spec), spec.port_env
-                )
+            self.specs = {
+                spec.name if n == 1 else f"{spec.name}-{n}": spec
                 for spec in SERVICES
+                for n in range(1, self.replicas + 1)
             }
-            with ThreadPoolExecutor(len(self.services)) as pool:
-                for started in [pool.submit(s.start) for s in self.services.values()]:
-                    started.result()
+            self.services = {
+                name: ServiceProcess(
+                    name, spec.module, self.data_dir, self.env_of(spec), spec.port_env
+                )
+                for name, spec in self.specs.items()
+            }
+            # The first process of each service first (it creates the service's tables),
+            # then the other replicas, together.
+            first = [s for name, s in self.services.items() if name == self.specs[name].name]
+            others = [s for s in self.services.values() if s not in first]
+            for batch in (first, others):
+                with ThreadPoolExecutor(max(1, len(batch))) as pool:
+                    for started in [pool.submit(s.start) for s in batch]:
+                        started.result()
             self._supervisor = Supervisor(self.services.values()).start()
         except BaseException:
             self.stop()
@@ -130,6 +151,11 @@ class Platform:
     @property
     def gateway_url(self) -> str:
         return self.services["gateway"].url
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Every gateway replica's URL (no load balancer in front of them here)."""
+        return [self.services[n].url for n, spec in self.specs.items() if spec.name == "gateway"]
 
     @property
     def token_trust(self) -> TokenTrust:

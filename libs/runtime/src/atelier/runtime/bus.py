@@ -4,9 +4,8 @@ message id, trace headers and, where state matters, optimistic concurrency."""
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.js.api import (
     DiscardPolicy,
@@ -33,21 +32,73 @@ class ConcurrencyConflict(Exception):
     """Someone appended to the aggregate since we read it: re-read and decide again."""
 
 
+def server_urls(url: str) -> list[str]:
+    """The servers a NATS URL names: one, or a cluster's nodes separated by commas
+    (`nats://u:p@host1:4222,nats://u:p@host2:4222`, as the nats CLI and the Go client read
+    NATS_URL)."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError("a NATS URL names no server")
+    return servers
+
+
+def _credentials(servers: list[str]) -> tuple[str | None, str | None]:
+    """The one user and password the URLs carry (None, None when they carry none)."""
+    found = {(parts.username, parts.password) for parts in map(urlsplit, servers)}
+    if len(found) > 1:
+        raise ValueError("the servers of a NATS URL carry different credentials")
+    (user, password) = found.pop()
+    return (unquote(user) if user else user), (unquote(password) if password else password)
+
+
 async def connect(url: str, name: str) -> NatsClient:
     """A NATS connection that reconnects forever (servers restart; services must not).
 
+    `url` names one server or several (a cluster's nodes, comma-separated); when the one
+    it is connected to goes, it reconnects to another, the next in turn.
+
     A URL with a user (`nats://gateway:…@host:port`) connects as that identity, whose
-    replies arrive under its own inbox prefix (see atelier.contracts.permissions)."""
-    user = urlsplit(url).username
-    return await nats.connect(
-        url,
+    replies arrive under its own inbox prefix (see atelier.contracts.permissions). The
+    credentials are given for every server, those the cluster announces as well (nats-py
+    would otherwise try those without any)."""
+    servers = server_urls(url)
+    user, password = _credentials(servers)
+    credentials = {}
+    if user is not None and password is not None:
+        credentials = {"user": user, "password": password}
+        servers = [_without_credentials(server) for server in servers]
+    nc = NatsClient()
+
+    async def disconnected() -> None:
+        if not nc.is_closed:  # not when closed on purpose
+            log.warning("nats disconnected", extra={"connection": name})
+
+    async def failed(error: Exception) -> None:  # one line, not nats-py's traceback
+        log.warning("nats error", extra={"connection": name, "error": repr(error)})
+
+    async def reconnected() -> None:
+        server = nc.connected_url.netloc if nc.connected_url else "?"
+        log.warning("nats reconnected", extra={"connection": name, "server": server})
+
+    await nc.connect(
+        servers,
         name=name,
+        error_cb=failed,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
         allow_reconnect=True,
         inbox_prefix=permissions.inbox_prefix(user) if user else "_INBOX",
+        **credentials,
     )
+    return nc
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 class EventBus:
@@ -113,9 +164,13 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
     )
 
 
+#: JetStream's error code for a stream created again with another configuration.
+STREAM_NAME_IN_USE = 10058
+
+
 async def ensure_streams(nc: NatsClient, replicas: int = 1) -> None:
     """Create the streams and key-value buckets, or bring their configuration up to
-    date; idempotent."""
+    date; idempotent. `replicas`: copies of each on a NATS cluster (1 on one server)."""
     js = nc.jetstream()
     for spec in ALL_STREAMS:
         config = stream_config(spec)
@@ -128,12 +183,20 @@ async def ensure_streams(nc: NatsClient, replicas: int = 1) -> None:
         else:
             await js.update_stream(config)
     for bucket in ALL_BUCKETS:
-        await js.create_key_value(
-            KeyValueConfig(
-                bucket=bucket.name,
-                description=bucket.description,
-                history=1,
-                storage=StorageType.FILE,
-                replicas=replicas,
+        try:
+            await js.create_key_value(
+                KeyValueConfig(
+                    bucket=bucket.name,
+                    description=bucket.description,
+                    history=1,
+                    storage=StorageType.FILE,
+                    replicas=replicas,
+                )
             )
-        )
+        except BadRequestError as error:
+            if error.err_code != STREAM_NAME_IN_USE:
+                raise
+            # made with other replicas (a cluster provisioned for one server first)
+            kept = (await js.stream_info(f"KV_{bucket.name}")).config
+            kept.num_replicas = replicas
+            await js.update_stream(kept)

@@ -2,6 +2,7 @@
 
     with EmbeddedServers(Path(".data")) as servers:      # embedded, from PyPI wheels
         env = servers.endpoints.as_env()
+    EmbeddedServers(Path(".data"), nats_nodes=3)         # NATS as a 3-node JetStream cluster
 
     endpoints, stop = start_stack_servers(data_dir)      # external / containers / embedded
 
@@ -14,6 +15,7 @@ from .containers import container_stack_problem, start_container_servers
 from .embedded import EmbeddedServers
 from .external import endpoints_from_env
 from .nats import EmbeddedNats
+from .nats_cluster import EmbeddedNatsCluster, NatsClusterNode
 from .ports import PortStore, port_is_free
 from .postgres import EmbeddedPostgres
 from .provider import start_stack_servers
@@ -21,10 +23,12 @@ from .s3 import EmbeddedS3
 
 __all__ = [
     "EmbeddedNats",
+    "EmbeddedNatsCluster",
     "EmbeddedPostgres",
     "EmbeddedS3",
     "EmbeddedServers",
     "Endpoints",
+    "NatsClusterNode",
     "PortStore",
     "Server",
     "ServerStartError",

@@ -28,6 +28,9 @@ class Endpoints:
     #: identity -> NATS URL with its credentials, where NATS has users (the embedded one);
     #: empty for an external NATS, whose `nats_url` every service then uses.
     nats_identity_urls: Mapping[str, str] = field(default_factory=dict)
+    #: Copies of each stream these NATS servers can keep: 3 on a cluster of three or more
+    #: nodes (whose URLs `nats_url` lists, comma-separated), 1 on a single server.
+    stream_replicas: int = 1
 
     def nats_url_for(self, identity: str) -> str:
         return self.nats_identity_urls.get(identity, self.nats_url)

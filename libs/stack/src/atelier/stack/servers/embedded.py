@@ -8,6 +8,7 @@ from types import TracebackType
 
 from .base import Endpoints
 from .nats import EmbeddedNats
+from .nats_cluster import EmbeddedNatsCluster
 from .postgres import EmbeddedPostgres
 from .s3 import EmbeddedS3
 
@@ -18,17 +19,24 @@ class EmbeddedServers:
     DATA/ports.json        the ports, reused on the next start while they are free
     DATA/logs/*.log        one log per server (and DATA/logs/weed/ for weed's own files)
     DATA/nats, DATA/postgres, DATA/s3, DATA/s3.json, DATA/s3-credentials.json
+
+    With `nats_nodes` > 1, NATS is a JetStream cluster of that many nodes (DATA/nats-1 …,
+    see nats_cluster.py) and its streams are meant to have 3 replicas.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, nats_nodes: int = 1) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.nats = EmbeddedNats(self.data_dir)
+        self.nats: EmbeddedNats | EmbeddedNatsCluster = (
+            EmbeddedNats(self.data_dir)
+            if nats_nodes == 1
+            else EmbeddedNatsCluster(self.data_dir, nats_nodes)
+        )
         self.postgres = EmbeddedPostgres(self.data_dir)
         self.s3 = EmbeddedS3(self.data_dir)
 
     @property
-    def servers(self) -> tuple[EmbeddedNats, EmbeddedPostgres, EmbeddedS3]:
+    def servers(self) -> tuple[EmbeddedNats | EmbeddedNatsCluster, EmbeddedPostgres, EmbeddedS3]:
         return (self.nats, self.postgres, self.s3)
 
     @property
@@ -64,6 +72,9 @@ class EmbeddedServers:
             s3_secret_key=self.s3.secret_key,
             s3_region=self.s3.region,
             nats_identity_urls=self.nats.identity_urls(),
+            stream_replicas=min(3, len(self.nats.nodes))
+            if isinstance(self.nats, EmbeddedNatsCluster)
+            else 1,
         )
 
     def __enter__(self) -> EmbeddedServers:

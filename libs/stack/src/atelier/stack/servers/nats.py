@@ -21,6 +21,7 @@ from pathlib import Path
 
 from atelier.contracts import permissions
 
+from .base import ServerStartError
 from .ports import HOST, PortStore
 from .private import kept_secrets, write_private
 from .process import SubprocessServer, find_binary
@@ -121,21 +122,31 @@ def _conf(value: object, depth: int = 0) -> str:
     return json.dumps(value)
 
 
+def kept_passwords(data_dir: Path) -> dict[str, str]:
+    """Each identity's password, generated once per data directory (every node of a
+    cluster has the same users)."""
+    return kept_secrets(
+        data_dir / "nats-credentials.json",
+        lambda: {identity: secrets.token_hex(24) for identity in permissions.IDENTITIES},
+    )
+
+
 class EmbeddedNats(SubprocessServer):
     """`nats-server -js` on 127.0.0.1; JetStream data in DATA/nats, users in DATA/nats.conf."""
 
     name = "nats"
+    #: nats-server's `server_name` (a cluster node has its own).
+    server_name = "atelier"
+    #: Another shape of NATS this data directory may hold, whose log this one cannot read.
+    other_store = "nats-1"
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(data_dir)
-        self.store_dir = self.data_dir / "nats"
-        self.config_path = self.data_dir / "nats.conf"
+        self.store_dir = self.data_dir / self.name
+        self.config_path = self.data_dir / f"{self.name}.conf"
         self._ports = PortStore(self.data_dir / "ports.json")
         self.port: int | None = None
-        self.passwords = kept_secrets(
-            self.data_dir / "nats-credentials.json",
-            lambda: {identity: secrets.token_hex(24) for identity in permissions.IDENTITIES},
-        )
+        self.passwords = kept_passwords(self.data_dir)
 
     @property
     def url(self) -> str:
@@ -151,8 +162,9 @@ class EmbeddedNats(SubprocessServer):
         return {identity: self.url_for(identity) for identity in permissions.IDENTITIES}
 
     def prepare(self) -> None:
+        refuse_other_shape(self.data_dir, self.other_store)
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self._ports.claim(["nats"])["nats"]
+        self.port = self._ports.claim([self.name])[self.name]
         write_private(self.config_path, json.dumps(self._config(), indent=2) + "\n")
 
     def _config(self) -> dict:
@@ -166,7 +178,7 @@ class EmbeddedNats(SubprocessServer):
             "--addr", HOST,
             "--port", str(self.port),
             "--store_dir", str(self.store_dir),
-            "--server_name", "atelier",
+            "--server_name", self.server_name,
             "--config", str(self.config_path),
         ]  # fmt: skip
 
@@ -174,3 +186,16 @@ class EmbeddedNats(SubprocessServer):
         assert self.port is not None
         admin = permissions.ADMIN
         probe_nats(HOST, self.port, user=admin, password=self.passwords[admin])
+
+
+def refuse_other_shape(data_dir: Path, other_store: str) -> None:
+    """A single server's log (DATA/nats) and a cluster's (DATA/nats-1…) are not each
+    other's: the projections in PostgreSQL stand at positions of the one they were made
+    from, so a data directory keeps the shape it was first started with."""
+    if (data_dir / other_store).is_dir():
+        single = other_store == "nats"
+        raise ServerStartError(
+            f"{data_dir} holds the log of a {'single NATS server' if single else 'NATS cluster'}"
+            f" ({data_dir / other_store}); start {'one' if single else 'a cluster'} there"
+            " again, or use another data directory"
+        )

@@ -17,11 +17,12 @@ MODES = ("auto", "embedded", "external", "containers")
 
 
 def start_stack_servers(
-    data_dir: Path, env: Mapping[str, str] = os.environ
+    data_dir: Path, env: Mapping[str, str] = os.environ, *, nats_nodes: int = 1
 ) -> tuple[Endpoints, Callable[[], None]]:
     """Start (or find) NATS, PostgreSQL and S3; returns their endpoints and a stop function.
 
-    data_dir is used by the embedded servers only. Raises StackUnavailable for containers
+    data_dir and nats_nodes (a JetStream cluster of that many nodes when more than one)
+    are for the embedded servers only. Raises StackUnavailable for containers
     without Docker or testcontainers, ValueError for a half-set or unknown configuration.
     """
     mode = env.get("ATELIER_STACK") or "auto"
@@ -35,6 +36,6 @@ def start_stack_servers(
             return external, lambda: None
         if mode == "external":
             raise ValueError("ATELIER_STACK=external but NATS_URL, DATABASE_URL, ... are not set")
-    servers = EmbeddedServers(data_dir)
+    servers = EmbeddedServers(data_dir, nats_nodes=nats_nodes)
     servers.start()
     return servers.endpoints, servers.stop
