@@ -4,7 +4,9 @@ A benchmark is a module `bench/<name>.py` with a `main(report: Report) -> None` 
 markdown section(s) to the report with `report.add(title, body)`. `python -m bench` imports every
 such module in name order (modules whose name starts with "_" are helpers and are skipped), runs
 it, and writes `bench/results/latest.md`: a header describing the machine, then each section.
-A benchmark that raises gets a section saying so; the others still run.
+A benchmark that raises gets a section saying so; the others still run. Its headline figures
+(`report.record(Record(...))`: value, unit, target, met, the baseline's value) go to
+`bench/results/latest.json` beside it, for dashboards and scripts.
 
 Each benchmark module also runs alone and prints its section:
 
@@ -37,9 +39,11 @@ BENCH_QUICK=1 makes them all small, for developing them (the figures then mean l
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib
 import importlib.metadata
+import json
 import os
 import pkgutil
 import platform
@@ -53,6 +57,7 @@ from types import ModuleType
 
 __all__ = [
     "RESULTS_DIR",
+    "Record",
     "Report",
     "add_common_arguments",
     "apply_common_arguments",
@@ -66,14 +71,34 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class Record:
+    """One headline figure, for a dashboard or a script (`latest.json`): its value, the
+    target it is held to, whether it met it, and the baseline's value on the same work."""
+
+    name: str
+    value: float
+    unit: str
+    target: float | None = None
+    met: bool | None = None
+    baseline: float | None = None
+    #: What the baseline is (a raw publish, a naive projector, …).
+    baseline_name: str | None = None
+
+
 @dataclass
 class Report:
-    """Markdown sections collected from the benchmarks, in the order they were added."""
+    """Markdown sections collected from the benchmarks, in the order they were added, and
+    their headline figures as records."""
 
     sections: list[tuple[str, str]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
 
     def add(self, title: str, body: str) -> None:
         self.sections.append((title, body.strip()))
+
+    def record(self, record: Record) -> None:
+        self.records.append(record)
 
     def render(self, *, header: bool = True) -> str:
         parts = [machine_summary()] if header else []
@@ -81,8 +106,16 @@ class Report:
         return "\n\n".join(parts) + "\n"
 
     def write(self, path: Path) -> Path:
+        """The markdown at `path`, and the records beside it (same name, `.json`)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.render(), encoding="utf-8")
+        records = {
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": _commit(),
+            "machine": machine_summary(),
+            "records": [dataclasses.asdict(record) for record in self.records],
+        }
+        path.with_suffix(".json").write_text(json.dumps(records, indent=2) + "\n", "utf-8")
         return path
 
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 from nats.js.client import JetStreamContext
 
 from atelier.contracts.envelope import Envelope
@@ -53,14 +54,14 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def nats_and_postgres(data_dir: Path) -> Iterator[tuple[str, str]]:
-    """A private nats-server and PostgreSQL (no S3): (nats_url, database_url)."""
+def nats_and_postgres(data_dir: Path) -> Iterator[tuple[EmbeddedNats, EmbeddedPostgres]]:
+    """A private nats-server and PostgreSQL (no S3), started."""
     nats, postgres = EmbeddedNats(data_dir), EmbeddedPostgres(data_dir)
     nats.start()
     try:
         postgres.start()
         try:
-            yield nats.url, postgres.url
+            yield nats, postgres
         finally:
             postgres.stop()
     finally:
@@ -82,6 +83,20 @@ async def publish_log(js: JetStreamContext, events: Sequence[Envelope]) -> int:
         )
     await js.publish_async_completed()
     return (await js.stream_info(EVENTS.name)).state.last_seq
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) a server process and all its children have used so far,
+    those that have exited included (PostgreSQL runs a process per connection)."""
+    if pid is None:
+        return 0.0
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -23,7 +23,7 @@ from atelier.contracts import examples
 from atelier.contracts.registry import encode_event
 from atelier.platform.local import Platform
 from atelier.runtime.bus import connect
-from bench import Report, run_alone
+from bench import Record, Report, run_alone
 from bench._platform import (
     env_int,
     median,
@@ -161,6 +161,28 @@ async def _bench(report: Report, platform: Platform) -> None:
             await load
     await nc.close()
     report.add("Control plane: generation submits", _render(gateway, raw, fixed, best, profile))
+    raw_best = raw[gateway.index(best)]
+    report.record(
+        Record(
+            "gateway_submits_per_s",
+            round(best.rate, 1),
+            "req/s",
+            target=TARGET_RATE,
+            met=best.rate >= TARGET_RATE,
+            baseline=round(raw_best.rate, 1),
+            baseline_name=raw_best.label,
+        )
+    )
+    p99 = percentile(fixed.latencies, 99)
+    report.record(
+        Record(
+            f"gateway_p99_ms_at_{FIXED_RATE}_req_per_s",
+            round(p99 * 1000, 2),
+            "ms",
+            target=TARGET_P99 * 1000,
+            met=p99 < TARGET_P99 and fixed.rate >= FIXED_RATE * 0.95,
+        )
+    )
 
 
 def _render(gateway, raw, fixed: Load, best: Load, profile: str) -> str:

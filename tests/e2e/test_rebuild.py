@@ -124,6 +124,6 @@ async def test_random_actions_then_rebuild_gives_the_live_tables_row_for_row(pla
             assert response.status_code in (200, 201, 202, 404, 409), (action, response.text)
         await settled(platform)
         live = await user_rows(platform, user)
-        for service in ("workspace", "library"):
-            await asyncio.to_thread(rebuild, platform, service)
+        for service in ("workspace", "library"):  # here in one process, elsewhere in three
+            await asyncio.to_thread(rebuild, platform, service, 1)
         assert await user_rows(platform, user) == live

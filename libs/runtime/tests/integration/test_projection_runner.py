@@ -17,7 +17,10 @@ from atelier.runtime import metrics
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.dead_letters import ORIGINAL_SUBJECT, REASON, WHY
 from atelier.runtime.health import projection_check
+from atelier.runtime.log_reader import LogMessage
 from atelier.runtime.projection import ProjectionRunner
+from atelier.runtime.rebuild import rebuild
+from atelier.runtime.rebuild_processes import RebuildProcesses
 from atelier.runtime.writes import Writes
 from atelier.stack.servers.proxy import CuttingProxy
 from libs.runtime.tests.integration.counting import CountingProjection, applied
@@ -52,7 +55,7 @@ async def test_a_crash_mid_batch_applies_nothing_and_a_restart_applies_everythin
     sub = await bus.js.pull_subscribe(
         subjects.generation_events("completed"), stream="ATELIER_EVENTS"
     )
-    batch = await sub.fetch(5, timeout=2)
+    batch = [LogMessage.of(msg) for msg in await sub.fetch(5, timeout=2)]
     with pytest.raises(RuntimeError, match="crash"):
         await runner.apply_batch(batch)
     assert await applied(pool, schema) == {}, "the failed batch left rows behind"
@@ -137,6 +140,29 @@ async def test_catch_up_in_applies_what_arrived_after_the_shadow_caught_up(
 
     assert await applied(pool, schema) == {event.event_id: 1 for event in early + late[:3]}
     assert await runner.position() == sequences[2]
+
+
+async def test_a_rebuild_in_processes_applies_every_event_once_and_swaps(
+    private_nats, private_nc, servers, pool, schema
+):
+    """Three processes fill the shadow side by side (each creating nothing: the tables are
+    made once, before them), then the swap brings in exactly what the live log holds."""
+    bus = EventBus(private_nc)
+    events = [examples.completed() for _ in range(300)]  # 300 users over 16 partitions
+    for event in events:
+        await bus.publish(event)
+    live = ProjectionRunner(js=bus.js, pool=pool, projection=CountingProjection(), schema=schema)
+    await live.run(asyncio.Event(), until_caught_up=True)
+
+    processes = RebuildProcesses(private_nats.url, servers.database_url, count=3)
+    async with asyncio.timeout(120):
+        report = await rebuild(
+            js=bus.js, pool=pool, projection=CountingProjection(), schema=schema,
+            batch_size=64, processes=processes,
+        )  # fmt: skip
+    assert report.rows == {"applied": 300}
+    assert report.processes_cpu_seconds > 0
+    assert await applied(pool, schema) == {event.event_id: 1 for event in events}
 
 
 class FussyProjection:

@@ -1,6 +1,6 @@
 """`atelier`: operations on a running platform.
 
-    atelier rebuild workspace|library [--data-dir .data]
+    atelier rebuild workspace|library [--data-dir .data] [--processes N]
 
 Settings come from the environment (NATS_URL, DATABASE_URL, …) as the services read
 them; with --data-dir, from the `stack.env` that `make up` wrote there.
@@ -19,6 +19,7 @@ from atelier.library.projection import LibraryProjection
 from atelier.runtime.bus import connect
 from atelier.runtime.db import create_pool
 from atelier.runtime.rebuild import rebuild
+from atelier.runtime.rebuild_processes import RebuildProcesses
 from atelier.workspace.config import WorkspaceSettings
 from atelier.workspace.projection import WorkspaceProjection
 
@@ -28,7 +29,7 @@ PROJECTIONS = {
 }
 
 
-async def rebuild_service(name: str) -> None:
+async def rebuild_service(name: str, processes: int) -> None:
     settings_type, projection_type = PROJECTIONS[name]
     settings = settings_type()
     nc = await connect(settings.nats_url, name=f"rebuild-{name}")
@@ -39,12 +40,20 @@ async def rebuild_service(name: str) -> None:
             pool=pool,
             projection=projection_type(),
             schema=settings.db_schema,
+            processes=None
+            if processes == 1
+            else RebuildProcesses(settings.nats_url, settings.database_url, processes),
         )
     finally:
         await pool.close()
         await nc.close()
     rows = ", ".join(f"{table}: {count}" for table, count in sorted(report.rows.items()))
-    print(f"rebuilt {name} to log position {report.position} in {report.seconds} s ({rows})")
+    spread = (
+        f", {processes} processes: {report.processes_cpu_seconds} s of CPU" if processes > 1 else ""
+    )
+    print(
+        f"rebuilt {name} to log position {report.position} in {report.seconds} s{spread} ({rows})"
+    )
 
 
 def load_env_file(path: Path) -> None:
@@ -62,13 +71,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     rebuild_parser.add_argument("service", choices=sorted(PROJECTIONS))
     rebuild_parser.add_argument("--data-dir", type=Path, help="a `make up` data directory")
+    rebuild_parser.add_argument(
+        "--processes",
+        type=int,
+        choices=range(1, 17),
+        default=min(4, os.cpu_count() or 1),
+        metavar="N",
+        help="processes applying partitions side by side (1-16; default: up to 4, one a core)",
+    )
     args = parser.parse_args(argv)
     if args.data_dir:
         env_file = args.data_dir / "stack.env"
         if not env_file.exists():
             sys.exit(f"{env_file} not found: is `make up` running with that data directory?")
         load_env_file(env_file)
-    asyncio.run(rebuild_service(args.service))
+    asyncio.run(rebuild_service(args.service, args.processes))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ partitioned by the server the same way (a test checks that they agree).
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from atelier.contracts import subjects
@@ -20,8 +21,14 @@ _FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
 
 
 def partition_of(user_id: uuid.UUID | str) -> int:
+    return _partition_of_text(str(user_id))
+
+
+@functools.lru_cache(maxsize=65536)
+def _partition_of_text(user: str) -> int:
+    """(Cached: a reader asks it of every message it reads, a few users at a time.)"""
     digest = _FNV_OFFSET
-    for byte in str(user_id).encode():
+    for byte in user.encode():
         digest = ((digest ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
     return digest % PARTITIONS
 
@@ -31,4 +38,4 @@ def partition_of_subject(subject: str) -> int:
     user = subjects.user_token_of(subject)
     if user is None:
         raise ValueError(f"not an event subject: {subject!r}")
-    return partition_of(user)
+    return _partition_of_text(user)

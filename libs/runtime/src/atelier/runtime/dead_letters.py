@@ -21,6 +21,7 @@ from nats.js.client import JetStreamContext
 
 from atelier.contracts import subjects
 from atelier.contracts.streams import DEAD_LETTERS
+from atelier.runtime.log_reader import LogMessage
 from atelier.runtime.metrics import DEAD_LETTERS_TOTAL
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,13 @@ Why = Literal["undecodable", "unappliable", "rejected", "gave_up"]
 
 
 async def dead_letter(
-    js: JetStreamContext, consumer: str, msg: Msg, reason: str, why: Why = "rejected"
+    js: JetStreamContext,
+    consumer: str,
+    msg: Msg | LogMessage,
+    reason: str,
+    why: Why = "rejected",
 ) -> None:
-    sequence = msg.metadata.sequence.stream
+    sequence = msg.sequence if isinstance(msg, LogMessage) else msg.metadata.sequence.stream
     headers = {
         "Nats-Msg-Id": f"{consumer}:{sequence}",
         REASON: reason[:1000],

@@ -39,7 +39,6 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import asyncpg
 import nats.errors
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
@@ -54,6 +53,7 @@ from atelier.runtime.db import CONNECTION_ERRORS, caused_by_data, identifier
 from atelier.runtime.dead_letters import dead_letter
 from atelier.runtime.handlers import subject_filters
 from atelier.runtime.leases import PartitionLeases
+from atelier.runtime.log_reader import LogMessage, LogReader
 from atelier.runtime.metrics import (
     PROJECTION_LAG,
     PROJECTION_PARTITIONS,
@@ -120,11 +120,6 @@ class TableProjection(ABC):
         await writes.flush(conn)
 
 
-def pending(batch: Sequence[Msg]) -> int:
-    """Messages of the consumer's filter still on the log after this batch."""
-    return batch[-1].metadata.num_pending
-
-
 class ReaderGap(Exception):
     """The consumer delivered messages this reader never received (lost in a reconnect)."""
 
@@ -152,6 +147,7 @@ class ProjectionRunner:
         gap_check_seconds: float = 5.0,
         leases: PartitionLeases | None = None,
         lease_seconds: float = 2.0,
+        partitions: Collection[int] = ALL_PARTITIONS,
     ) -> None:
         """`replay`: the events are old (a rebuild), so their traces are linked to, not
         joined. `announce`: publish the position reached on this connection (see
@@ -160,7 +156,8 @@ class ProjectionRunner:
         `gap_check_seconds`: how often an idle reader asks its consumer what it delivered
         (a message lost at the end of a burst would otherwise wait for the next event).
         `leases`: which partitions this replica applies, looked at every `lease_seconds`
-        (None: all of them, as a rebuild or a lone runner does)."""
+        (None: `partitions`, all by default, as a lone runner does; a rebuild in
+        parallel gives each process some)."""
         self.js = js
         self.pool = pool
         self.projection = projection
@@ -176,7 +173,7 @@ class ProjectionRunner:
         self.leases = leases
         self.lease_seconds = lease_seconds
         #: The partitions this runner applies now.
-        self.held: frozenset[int] = ALL_PARTITIONS if leases is None else frozenset()
+        self.held: frozenset[int] = frozenset(partitions) if leases is None else frozenset()
         self._applied = asyncio.Condition()
         #: When the runner last applied a batch or found nothing to apply (monotonic).
         self._progressed_at = time.monotonic()
@@ -197,14 +194,19 @@ class ProjectionRunner:
             await conn.execute(f"SET search_path TO {self.schema}")
             return await positions.lowest(conn, self.projection.name, partitions)
 
-    async def run(self, stop: asyncio.Event, *, until_caught_up: bool = False) -> int:
+    async def run(
+        self, stop: asyncio.Event, *, until_caught_up: bool = False, prepared: bool = False
+    ) -> int:
         """Follow the log until `stop` (or, for a rebuild, until the end of the log).
 
         Any failure (NATS, PostgreSQL, a hole in what was delivered, a bug) restarts the
         reader from the stored positions, after a pause that grows while failures repeat;
-        so does a change in the partitions this replica holds.
+        so does a change in the partitions this replica holds. `prepared`: the schema and
+        tables exist already (a rebuild's processes: creating them again while another
+        process writes into them can deadlock).
         """
-        await self.prepare()
+        if not prepared:
+            await self.prepare()
         end = await self._last_stream_sequence() if until_caught_up else None
         failures = 0
         try:
@@ -221,11 +223,11 @@ class ProjectionRunner:
                         if batch:
                             position = await self.apply_batch(batch)
                         elif end is not None:
-                            return await self.position()  # idle: nothing more for our filter
+                            return await self.position(held)  # idle: nothing more for our filter
                         self._progressed()
                         failures = 0
                         await self._announce(position)
-                        if end is not None and batch and (position >= end or not pending(batch)):
+                        if end is not None and batch and (position >= end or not batch[-1].pending):
                             return position  # nothing more for our filter: do not wait idle
                         if self._lease_due() and await self._claim() != held:
                             break  # partitions moved: read again from their positions
@@ -280,39 +282,35 @@ class ProjectionRunner:
                 if not batch:
                     break
                 await self._apply(conn, batch, now, until)
-                if batch[-1].metadata.sequence.stream >= last:
+                if batch[-1].sequence >= last:
                     break
         await positions.advance(conn, self.projection.name, until)
 
-    async def _read_from(self, position: int, stop: asyncio.Event) -> AsyncIterator[Sequence[Msg]]:
+    async def _read_from(
+        self, position: int, stop: asyncio.Event
+    ) -> AsyncIterator[Sequence[LogMessage]]:
         """Batches of messages after `position`, in order and without a hole; an empty
         batch when idle. Raises ReaderGap after the last message before a hole."""
-        sub = await self.js.pull_subscribe(
-            "",
-            stream=self.stream,
-            config=ConsumerConfig(
+        reader = LogReader(self.js, self.stream)
+        await reader.open(
+            ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=position + 1,
                 ack_policy=AckPolicy.NONE,
                 filter_subjects=list(self.projection.subjects),
                 inactive_threshold=30.0,
                 mem_storage=True,
-            ),
+            )
         )
-        #: The consumer numbers what it delivers 1, 2, 3…: the next one we must receive.
-        expected = 1
+        expected = 1  # the delivery number of the next message we must receive
         checked_at = time.monotonic()
         try:
             while not stop.is_set():
-                try:
-                    batch = await sub.fetch(self.batch_size, timeout=self.idle_wait)
-                except TimeoutError:  # nats-py raises its own or asyncio's: both are idle
-                    batch = []
-                lag = batch[-1].metadata.num_pending if batch else 0
-                PROJECTION_LAG.labels(self.projection.name).set(lag)
+                batch = await reader.next_batch(self.batch_size, self.idle_wait)
+                PROJECTION_LAG.labels(self.projection.name).set(batch[-1].pending if batch else 0)
                 if not batch and time.monotonic() - checked_at > self.gap_check_seconds:
                     checked_at = time.monotonic()
-                    delivered = (await sub.consumer_info()).delivered.consumer_seq or 0
+                    delivered = await reader.delivered()
                     if delivered >= expected:
                         raise ReaderGap(f"consumer delivered up to {delivered}, got {expected - 1}")
                 whole = _contiguous(batch, expected)
@@ -322,13 +320,12 @@ class ProjectionRunner:
                     continue
                 if whole:  # what came before the hole is fine to apply
                     yield whole
-                got = batch[len(whole)].metadata.sequence.consumer
+                got = batch[len(whole)].delivery
                 raise ReaderGap(f"expected delivery {expected + len(whole)}, got {got}")
         finally:
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
+            await reader.close()
 
-    async def apply_batch(self, messages: Sequence[Msg]) -> int:
+    async def apply_batch(self, messages: Sequence[LogMessage]) -> int:
         """Apply the messages of the partitions held that are past their positions, and
         store the new positions, atomically; the lowest of the held partitions' now."""
         held = self.held
@@ -336,7 +333,7 @@ class ProjectionRunner:
             await conn.execute(f"SET LOCAL search_path TO {self.schema}")
             now = await positions.locked(conn, self.projection.name, held)
             applied = await self._apply(conn, messages, now)
-            end = messages[-1].metadata.sequence.stream
+            end = messages[-1].sequence
             await positions.advance(conn, self.projection.name, dict.fromkeys(now, end))
         position = max(end, min(now.values()))
         if applied:
@@ -390,7 +387,7 @@ class ProjectionRunner:
     async def _apply(
         self,
         conn: asyncpg.Connection,
-        messages: Sequence[Msg],
+        messages: Sequence[LogMessage],
         now: Mapping[int, int],
         until: Mapping[int, int] | None = None,
     ) -> int:
@@ -398,7 +395,7 @@ class ProjectionRunner:
         their positions there (and, with `until`, not past those); how many."""
         fresh = []
         for msg in messages:
-            sequence, partition = msg.metadata.sequence.stream, partition_of_subject(msg.subject)
+            sequence, partition = msg.sequence, partition_of_subject(msg.subject)
             past = partition in now and now[partition] < sequence
             if past and (until is None or sequence <= until[partition]):
                 fresh.append(msg)
@@ -415,7 +412,9 @@ class ProjectionRunner:
             await self._apply_all(conn, events)
         return len(fresh)
 
-    async def _apply_all(self, conn: asyncpg.Connection, events: Sequence[tuple[Msg, Envelope]]):
+    async def _apply_all(
+        self, conn: asyncpg.Connection, events: Sequence[tuple[LogMessage, Envelope]]
+    ):
         """All at once; if the data of some event is refused, one at a time, each in a
         savepoint of its own, dead-lettering those refused: the same events whether live
         or in a rebuild, since each is tried on the tables as its predecessors left them."""
@@ -444,14 +443,14 @@ class ProjectionRunner:
                 reason = f"cannot be applied: {type(error).__name__}: {error}"
                 await dead_letter(self.js, self.projection.name, msg, reason, "unappliable")
 
-    async def _apply_one(self, conn: asyncpg.Connection, msg: Msg, event: Envelope) -> None:
+    async def _apply_one(self, conn: asyncpg.Connection, msg: LogMessage, event: Envelope) -> None:
         if self.replay:
             await self.projection.apply(conn, event)
             return
         with tracing.process_span(event.type, msg.subject, msg.headers, group=self.projection.name):
             await self.projection.apply(conn, event)
 
-    async def _decode(self, msg: Msg) -> Envelope | None:
+    async def _decode(self, msg: LogMessage) -> Envelope | None:
         """The event, or None when it is poison (then it is dead-lettered)."""
         try:
             return decode_event(msg.subject, msg.data)
@@ -475,10 +474,10 @@ _EXPECTED_FAILURES = (
 )
 
 
-def _contiguous(batch: Sequence[Msg], expected: int) -> Sequence[Msg]:
+def _contiguous(batch: Sequence[LogMessage], expected: int) -> Sequence[LogMessage]:
     """The messages of `batch` the consumer delivered as `expected`, `expected` + 1, …,
     up to the first one out of line."""
     for index, msg in enumerate(batch):
-        if msg.metadata.sequence.consumer != expected + index:
+        if msg.delivery != expected + index:
             return batch[:index]
     return batch

@@ -6,6 +6,7 @@ each partition of the shadow to exactly its live position, then renames the sche
 resolve tables by name (search_path), so their next query sees the rebuilt tables; the
 live runner's next batch fails once and restarts from the stored position.
 
+The shadow fills in this process or, given `processes`, in several side by side.
 Only the projection runs: reactors are separate consumers, so no side effect re-runs.
 """
 
@@ -23,6 +24,7 @@ from atelier.contracts.partitions import PARTITIONS
 from atelier.runtime import positions
 from atelier.runtime.db import identifier
 from atelier.runtime.projection import Projection, ProjectionRunner
+from atelier.runtime.rebuild_processes import RebuildProcesses
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ class RebuildReport:
     position: int
     seconds: float
     rows: dict[str, int]
+    #: CPU seconds of the processes that filled the shadow (0: it filled in this one).
+    processes_cpu_seconds: float = 0.0
 
 
 async def rebuild(
@@ -41,14 +45,22 @@ async def rebuild(
     projection: Projection,
     schema: str,
     batch_size: int = 5000,
+    processes: RebuildProcesses | None = None,
 ) -> RebuildReport:
+    """`processes`: fill the shadow schema with several processes, each applying some
+    partitions (see atelier.runtime.rebuild_processes); by default, this one alone."""
     live, shadow, retired = identifier(schema), f"{schema}_rebuild", f"{schema}_retired"
     started = time.perf_counter()
     await pool.execute(f"DROP SCHEMA IF EXISTS {shadow} CASCADE")
     runner = ProjectionRunner(
         js=js, pool=pool, projection=projection, schema=shadow, batch_size=batch_size, replay=True
     )
-    await runner.run(asyncio.Event(), until_caught_up=True)
+    processes_cpu = 0.0
+    if processes is None:
+        await runner.run(asyncio.Event(), until_caught_up=True)
+    else:
+        await runner.prepare()
+        processes_cpu = await processes.fill(projection, shadow, batch_size)
 
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(f"SET LOCAL search_path TO {live}")
@@ -60,7 +72,8 @@ async def rebuild(
         await conn.execute(f"ALTER SCHEMA {shadow} RENAME TO {live}")
         await conn.execute(f"DROP SCHEMA {retired} CASCADE")
         rows = await _row_counts(conn, live)
-    report = RebuildReport(position, round(time.perf_counter() - started, 3), rows)
+    seconds = round(time.perf_counter() - started, 3)
+    report = RebuildReport(position, seconds, rows, round(processes_cpu, 3))
     log.info("projection rebuilt", extra={"schema": live, **report.__dict__})
     return report
 
