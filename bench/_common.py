@@ -101,6 +101,22 @@ class Settings:
             torch.set_num_threads(previous)
 
 
+def step_cache_rows() -> bool:
+    """BENCH_STEP_CACHE (default on): time the services' step caches too."""
+    return _env_flag("BENCH_STEP_CACHE", True)
+
+
+def step_cache_interval() -> int:
+    """BENCH_STEP_CACHE_INTERVAL: DeepCache's full-step interval (the service's default, 3)."""
+    return _env_int("BENCH_STEP_CACHE_INTERVAL", 3, minimum=2)
+
+
+def step_cache_threshold() -> float:
+    """BENCH_STEP_CACHE_THRESHOLD: First Block Cache's threshold (the service's default)."""
+    raw = os.environ.get("BENCH_STEP_CACHE_THRESHOLD", "").strip()
+    return float(raw) if raw else 0.05
+
+
 def quiet_libraries() -> None:
     """Silence the progress bars and info/warning logs of diffusers, transformers and
     huggingface_hub (building and saving the tiny models prints several)."""

@@ -9,6 +9,7 @@ set up by the service's own functions, and the calls are the service's own.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -133,6 +134,8 @@ class Row:
     setting: Callable[[], AbstractContextManager[Any]] = nullcontext
     #: Whether its denoiser is compiled: one warm-up call, the one that compiles.
     compiles: bool = False
+    #: Untimed calls before the timed ones; None: BENCH_WARMUP (a compiled row: one).
+    warmup: int | None = None
 
 
 def build(
@@ -170,9 +173,29 @@ def run_workload(
         report.add(title, _body(settings, workload, load(settings), rows))
 
 
+#: Seconds a compiled row needs at least (compiling the denoiser takes minutes on a GPU).
+COMPILE_RESERVE_S = 150.0
+
+
+def seconds_left() -> float:
+    """Seconds until BENCH_DEADLINE (a Unix time, set by `python -m bench.gpu` to keep the
+    whole run within its budget); infinite when unset."""
+    raw = os.environ.get("BENCH_DEADLINE", "").strip()
+    return float(raw) - time.time() if raw else float("inf")
+
+
+def _warmup(row: Row, settings: Settings) -> int:
+    if row.warmup is not None:
+        return row.warmup
+    return 1 if row.compiles else settings.warmup
+
+
 def _time(row: Row, settings: Settings) -> Timing | str:
     import torch
 
+    left = seconds_left()
+    if left <= 0 or (row.compiles and left < COMPILE_RESERVE_S):
+        return f"{row.label}: skipped, {max(0.0, left):.0f} s of the time budget left"
     try:
         with row.setting():
             return measure(
@@ -180,7 +203,7 @@ def _time(row: Row, settings: Settings) -> Timing | str:
                 row.call,
                 items=row.items,
                 steps=row.steps,
-                warmup=1 if row.compiles else settings.warmup,
+                warmup=_warmup(row, settings),
                 runs=settings.runs,
                 device=settings.device,
             )
@@ -271,4 +294,7 @@ def _comparisons(rows: Sequence[Row], timings: dict[str, Timing], item: str) -> 
         mine, theirs = timings.get(row.label), timings.get(row.versus or "")
         if mine is not None and theirs is not None:
             ratio = mine.per_item / theirs.per_item
-            yield f"- {row.label}: {ratio:.2f}x the time per {item} of {theirs.label}"
+            yield (
+                f"- {row.label}: {ratio:.2f}x the time per {item} of {theirs.label} "
+                f"({1 / ratio:.2f}x the {item}s per second)"
+            )

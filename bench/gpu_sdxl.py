@@ -6,22 +6,26 @@ One spec (`WORKLOAD`, `rows`) on both paths; only the model and the sizes differ
   encoders, the VAE; configs written below from the model's config.json files) with RANDOM
   weights, built in memory (nothing is downloaded) with the per-tensor dtypes
   `from_pretrained` gives, and set up by the service's `SdxlPipeline.of` (what
-  `SdxlPipeline.load` does with a checkpoint it has read). 1024x1024, 30 steps, batches 1
-  and 2. Random weights change no kernel, so the speed is the real model's; the images are
-  noise. Checkpoint loading is not timed.
+  `SdxlPipeline.load` does with a checkpoint it has read). 1024x1024, 30 steps, batches 1,
+  3 and 6 (the worker's batching across requests makes such calls). Random weights change no
+  kernel, so the speed is the real model's; the images are noise. Checkpoint loading is not
+  timed.
 - Without a GPU: the TINY offline model (`atelier.gpu_sdxl.tiny_model.build_tiny_sdxl`,
   loaded with `SdxlPipeline.load`) on the CPU at 64x64, 4 steps, batches 1 and 3; a check of
   the code path and of CPU overheads only, not representative of GPU speed. The full model is
   never built on the CPU.
 
 Rows: guidance 7.5 (classifier-free guidance on) at each batch size, as served (seconds per
-image and per step, peak memory); a larger batch against batch 1 per image. Baseline: the
-UNet with diffusers' classic `AttnProcessor` (explicit softmax(QK^T)V) against the SDPA
-processor (PyTorch SDPA: flash / memory-efficient kernels) the service runs. `--compile`
-(BENCH_COMPILE=1) also times the UNet compiled by the service's `SdxlPipeline.compile`, as
-its TORCH_COMPILE setting does; `--channels-last` (BENCH_CHANNELS_LAST=1) sets up the UNet and
-VAE as its CHANNELS_LAST setting does; BENCH_DTYPE as its DTYPE. Calls pass a preview sink
-and a stop check, as the worker does.
+image and per step, peak memory); a larger batch against batch 1 per image (and images per
+second). Baseline: the UNet with diffusers' classic `AttnProcessor` (explicit softmax(QK^T)V)
+against the SDPA processor (PyTorch SDPA: flash / memory-efficient kernels) the service runs.
+Step caching (BENCH_STEP_CACHE=0 leaves it out): DeepCache as the service's STEP_CACHE=deep
+turns it on (a full UNet step every BENCH_STEP_CACHE_INTERVAL, 3), at the first and the last
+batch size. `--compile` (BENCH_COMPILE=1) also times the UNet compiled by the service's
+`SdxlPipeline.compile`, as its TORCH_COMPILE setting does, at every batch size;
+`--channels-last` (BENCH_CHANNELS_LAST=1) sets up the UNet and VAE as its CHANNELS_LAST
+setting does; BENCH_DTYPE as its DTYPE. Calls pass a preview sink and a stop check, as the
+worker does.
 
     python -m bench.gpu_sdxl [--compile] [--channels-last] [--runs N] [--steps N] [--no-baseline]
 """
@@ -40,6 +44,8 @@ from bench._common import (
     diffusers_model,
     parameter_count,
     refuse_full_size_on_cpu,
+    step_cache_interval,
+    step_cache_rows,
     transformers_model,
 )
 from bench._workload import Model, Row, Size, Workload, build, run_workload
@@ -56,7 +62,7 @@ WORKLOAD = Workload(
     negative_prompt="blurry, low quality",
     guidance_scale=7.5,  # the gateway's "high" SDXL preset
     seed=1234,
-    gpu=Size(width=1024, height=1024, steps=30, batches=(1, 2)),
+    gpu=Size(width=1024, height=1024, steps=30, batches=(1, 3, 6)),
     cpu=Size(width=64, height=64, steps=4, batches=(1, 3)),
     step="UNet x2 for CFG + Euler scheduler",
     outside="text encoders, VAE decode, PIL conversion",
@@ -252,10 +258,25 @@ def classic_attention(pipeline: SdxlPipeline):
     return setting
 
 
+def deep_cache(pipeline: SdxlPipeline, interval: int):
+    """A setting: DeepCache on the UNet, as STEP_CACHE=deep turns it on, then off again."""
+
+    @contextmanager
+    def setting() -> Iterator[None]:
+        pipeline.enable_step_cache("deep", interval=interval)
+        try:
+            yield
+        finally:
+            pipeline.disable_step_cache()
+
+    return setting
+
+
 def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
     """As served at each batch size (a larger batch against the first), the classic attention
-    baseline at the first, and compiled (last: compiling is not undone)."""
-    pipeline, first = model.pipeline, size.batches[0]
+    baseline at the first, step caching at the first and the last, and compiled (last:
+    compiling is not undone)."""
+    pipeline, first, last = model.pipeline, size.batches[0], size.batches[-1]
 
     def served(batch: int) -> str:
         return f"SDPA (as served), batch {batch}"
@@ -269,6 +290,11 @@ def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
     if settings.baseline:
         label = f"classic AttnProcessor (baseline), batch {first}"
         yield row(label, first, versus=served(first), setting=classic_attention(pipeline))
+    if step_cache_rows():
+        interval = step_cache_interval()
+        for batch in sorted({first, last}):
+            label = f"SDPA + DeepCache (STEP_CACHE=deep, every {interval}), batch {batch}"
+            yield row(label, batch, versus=served(batch), setting=deep_cache(pipeline, interval))
     if settings.compile:
         pipeline.compile(settings.compile_mode)
         how = settings.compile_mode or "as TORCH_COMPILE"

@@ -6,20 +6,22 @@ One spec (`WORKLOAD`, `rows`) on both paths; only the model and the sizes differ
   UMT5-XXL text encoder of 5.68 B parameters, the Wan VAE; configs written below) with RANDOM
   weights, built in memory (nothing is downloaded) in bfloat16 (float16 on GPUs without it)
   with the VAE in float32, as `WanPipelines.load` loads a checkpoint, and set up by the
-  service's `WanPipelines.of`. One 832x480 video of 33 frames, 30 steps. Random weights change
-  no kernel, so the speed is the real model's; the frames are noise. Checkpoint loading is not
-  timed.
+  service's `WanPipelines.of`. One 832x480 video of 33 frames, 30 steps, and one of 81 frames,
+  50 steps. Random weights change no kernel, so the speed is the real model's; the frames are
+  noise. Checkpoint loading is not timed.
 - Without a GPU: the TINY offline model (`atelier.gpu_wan.tiny_model.build_tiny_wan`, loaded
-  with `WanPipelines.load`) on the CPU at 64x64, 9 frames, 4 steps; a check of the code path
-  and of CPU overheads only, not representative of GPU speed. The full model is never built
-  on the CPU.
+  with `WanPipelines.load`) on the CPU at 64x64, 9 frames (and 17), 4 steps; a check of the
+  code path and of CPU overheads only, not representative of GPU speed. The full model is
+  never built on the CPU.
 
 Rows: guidance 5.0 (two transformer passes per step), as served (seconds per video and per
 step, peak memory). Baseline: the same call with every attention forced onto PyTorch's
 unfused "math" SDPA backend, against the fused (flash / memory-efficient / cuDNN) kernels SDPA
-picks by itself. `--compile` (BENCH_COMPILE=1) also times the transformer compiled by the
-service's `WanPipelines.compile`, as its TORCH_COMPILE setting does. Calls pass a preview
-sink and a stop check, as the worker does.
+picks by itself. Step caching (BENCH_STEP_CACHE=0 leaves it out): diffusers' First Block
+Cache as the service's STEP_CACHE=first_block turns it on (threshold
+BENCH_STEP_CACHE_THRESHOLD, 0.05), on the longer video. `--compile` (BENCH_COMPILE=1) also
+times the transformer compiled by the service's `WanPipelines.compile`, as its TORCH_COMPILE
+setting does. Calls pass a preview sink and a stop check, as the worker does.
 
     python -m bench.gpu_wan [--compile] [--runs N] [--warmup N] [--steps N] [--no-baseline]
 """
@@ -28,6 +30,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bench import Report, run_alone
@@ -36,6 +40,8 @@ from bench._common import (
     diffusers_model,
     parameter_count,
     refuse_full_size_on_cpu,
+    step_cache_rows,
+    step_cache_threshold,
     transformers_model,
 )
 from bench._workload import Model, Row, Size, Workload, build, run_workload
@@ -60,6 +66,9 @@ WORKLOAD = Workload(
     full="Full Wan2.1-T2V-1.3B architecture with **random weights** (`WanPipelines.of`)",
     tiny="the offline tiny Wan T2V, loaded with `WanPipelines.load`",
 )
+
+#: The longer video on each path (BENCH_STEPS overrides its steps too).
+LONG = {"gpu": Size(width=832, height=480, steps=50, frames=81), "cpu": Size(64, 64, 4, frames=17)}
 
 #: Wan-AI/Wan2.1-T2V-1.3B-Diffusers transformer/config.json
 TRANSFORMER_CONFIG: dict[str, Any] = {
@@ -200,16 +209,41 @@ def math_attention():
     return sdpa_kernel(SDPBackend.MATH)
 
 
-def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
-    """As served, the math attention baseline, and compiled (last: compiling is not undone)."""
-    served = "SDPA (as served)"
+def first_block_cache(pipelines: WanPipelines, threshold: float):
+    """A setting: First Block Cache, as STEP_CACHE=first_block turns it on, then off again."""
 
-    def row(label: str, **options: Any) -> Row:
-        return Row(label, generation(model.pipeline, size), items=1, steps=size.steps, **options)
+    @contextmanager
+    def setting() -> Iterator[None]:
+        pipelines.enable_step_cache("first_block", threshold=threshold)
+        try:
+            yield
+        finally:
+            pipelines.disable_step_cache()
+
+    return setting
+
+
+def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
+    """As served, the math attention baseline, the longer video with and without step
+    caching, and compiled (last: compiling is not undone)."""
+    served = f"SDPA (as served), {size.frames} frames, {size.steps} steps"
+    long = LONG["gpu" if settings.on_gpu else "cpu"]
+    long = replace(long, steps=settings.steps or long.steps)
+    served_long = f"SDPA (as served), {long.frames} frames, {long.steps} steps"
+
+    def row(label: str, at: Size = size, **options: Any) -> Row:
+        return Row(label, generation(model.pipeline, at), items=1, steps=at.steps, **options)
 
     yield row(served)
     if settings.baseline:
         yield row("math SDPA backend (baseline)", versus=served, setting=math_attention)
+    # the kernels are warm by now: the long video's calls are all timed (each is minutes)
+    yield row(served_long, long, warmup=0)
+    if step_cache_rows():
+        threshold = step_cache_threshold()
+        label = f"{served_long} + First Block Cache (threshold {threshold:g})"
+        cached = first_block_cache(model.pipeline, threshold)
+        yield row(label, long, versus=served_long, setting=cached, warmup=0)
     if settings.compile:
         model.pipeline.compile(settings.compile_mode)
         how = settings.compile_mode or "as TORCH_COMPILE"

@@ -5,6 +5,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 import uuid
 
 import httpx
@@ -243,3 +244,44 @@ async def test_a_poison_job_is_dead_lettered_and_the_worker_goes_on(platform):
     finally:
         await events.nc.close()
     assert tiny_png()  # the helper module stays importable (used by seeding elsewhere)
+
+
+def observed(metrics: str, name: str, model: str, le: str | None = None) -> float:
+    """A Prometheus histogram's count for one model (in its bucket `le`, if given); 0 before
+    anything was observed."""
+    if le is None:
+        pattern = rf'{name}_count{{model="{model}"}} (\S+)'
+    else:
+        pattern = rf'{name}_bucket{{le="{le}",model="{model}"}} (\S+)'
+    found = re.search(pattern, metrics)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_jobs_of_several_users_waiting_together_share_one_call(platform):
+    """While the SDXL worker is busy, three users' compatible jobs gather; it makes them in
+    one pipeline call, each with its own outcome and files. /readyz says the warm-up is done,
+    /metrics what the worker really loaded."""
+    worker = platform.services["gpu-sdxl"]
+    async with httpx.AsyncClient(timeout=10) as http:
+        ready = (await http.get(f"{worker.url}/readyz")).json()
+        before = (await http.get(f"{worker.url}/metrics")).text
+    assert ready["checks"]["warm-up"] == "ok"
+    assert re.search(r'atelier_gpu_worker_info{[^}]*device="cpu",dtype="float32"', before)
+    users = [uuid.uuid4() for _ in range(4)]
+    async with client(platform, users[0]) as api:
+        busy = await generate(api, width=128, height=128, steps=30)
+    jobs = {}
+    for user in users[1:]:
+        async with client(platform, user) as api:
+            jobs[user] = await generate(api, prompt=f"the picture of {user}", steps=3, seed=7)
+    for user, job in [(users[0], busy), *jobs.items()]:
+        assert isinstance(await outcome(platform, user, job), GenerationCompleted)
+        async with client(platform, user) as api:
+            (asset,) = await job_assets(api, job, 1)
+        assert read_png_parameters(await download(asset["file_url"]))["prompt"] != ""
+    async with httpx.AsyncClient(timeout=10) as http:
+        after = (await http.get(f"{worker.url}/metrics")).text
+    name = "atelier_generation_call_jobs"
+    calls = observed(after, name, "sdxl") - observed(before, name, "sdxl")
+    below_three = observed(after, name, "sdxl", "2.0") - observed(before, name, "sdxl", "2.0")
+    assert calls - below_three >= 1, "no call held the three jobs"

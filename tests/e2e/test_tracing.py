@@ -75,7 +75,8 @@ async def services(servers, private_nats, tmp_path):
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(workspace.run(workspace_settings, stop)),
-        asyncio.create_task(serve_worker(SdxlSettings(**env), renderer, stop)),
+        # no warm-up: its renders at the default size would be traced too (and slow on CPU)
+        asyncio.create_task(serve_worker(SdxlSettings(**env, warmup=[]), renderer, stop)),
         asyncio.create_task(gateway.serve()),
     ]
     try:

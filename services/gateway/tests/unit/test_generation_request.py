@@ -121,3 +121,24 @@ def test_frames_are_for_wan_and_an_end_needs_a_start():
             settings,
             {"end_frame": UPLOAD},
         )
+
+
+@pytest.mark.parametrize(
+    ("limits", "beyond", "within"),
+    [
+        ({"sdxl_max_size": 1024}, {"width": 1536}, {"width": 1024}),
+        ({"sdxl_max_size": 1024}, {"height": 1032}, {"height": 1024}),
+        ({"wan_max_size": 1280}, {"model": "wan", "width": 1296}, {"width": 1280}),
+        ({"max_images_per_job": 4}, {"num_images": 5}, {"num_images": 4}),
+        ({"wan_max_frames": 81}, {"model": "wan", "mode": "video", "num_frames": 85},
+         {"num_frames": 81}),
+    ],
+)  # fmt: skip
+def test_what_the_gpus_cannot_make_is_refused_as_the_operator_set_it(limits, beyond, within):
+    limited = settings.model_copy(update=limits)
+    with pytest.raises(ValidationError) as refused:
+        resolve(request(**beyond), limited)
+    (error,) = refused.value.errors()
+    assert error["loc"] == tuple(within)
+    assert "on this platform's GPUs" in error["msg"]
+    assert resolve(request(**(beyond | within)), limited)

@@ -96,3 +96,16 @@ def module_memory_bytes(*pipelines: Any) -> int:
                 seen.add(key)
                 total += tensor.numel() * tensor.element_size()
     return total
+
+
+def batch_capacity(device: str, per_item_bytes: int, *, cap: int, fallback: int) -> int:
+    """How many items needing `per_item_bytes` each fit in the memory `device` has free now
+    (after the weights are loaded), keeping a tenth of the device spare, between 1 and
+    `cap`; `fallback` where torch cannot tell free memory (the CPU, MPS)."""
+    if not device.startswith("cuda"):
+        return fallback
+    import torch
+
+    free, total = torch.cuda.mem_get_info(torch.device(device))
+    usable = free - total // 10
+    return max(1, min(cap, usable // max(1, per_item_bytes)))

@@ -26,6 +26,9 @@ StepCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
 #: `on_preview(step, image)`: a small picture of the result so far.
 PreviewCallback = Callable[[int, Image.Image], None]
+#: `on_stop(done, total)`: the call stopped making the job's images after `done` steps
+#: (the call itself may go on for other jobs).
+StopNotice = Callable[[int, int], None]
 
 
 class GenerationInterrupted(Exception):
@@ -68,41 +71,61 @@ def latent_preview(latents: Any, max_side: int = 64) -> Image.Image:
 
 @dataclass(frozen=True)
 class StepHooks:
-    """What a pipeline call reports and obeys after each denoising step.
+    """What a pipeline call reports and obeys after each denoising step (the call's step
+    callback is `atelier.inference.batch_steps.BatchSteps`).
 
     `on_step(done, total)` gets the number of steps the pipeline actually runs
     (`pipe._num_timesteps`); `on_preview(step, image)` gets a small picture made from the
     latents every `preview_every` steps and at the last; when `should_stop()` is true the
-    call sets diffusers' interrupt flag and raises `GenerationInterrupted` at once, so no
-    partial result is decoded by the VAE.
+    job's images leave the call at once (no partial result is decoded by the VAE) and
+    `on_stop(done, total)` is told so, before the call ends.
     """
 
     on_step: StepCallback | None = None
     should_stop: StopCheck | None = None
     on_preview: PreviewCallback | None = None
+    on_stop: StopNotice | None = None
     preview_every: int = 5
-
-    def callback(self, total_steps: int) -> Callable[[Any, int, Any, dict[str, Any]], dict]:
-        """A diffusers `callback_on_step_end` for one call of `total_steps` steps."""
-
-        def callback(pipe: Any, step_index: int, timestep: Any, kwargs: dict[str, Any]):
-            total = int(getattr(pipe, "_num_timesteps", 0) or total_steps)
-            done = step_index + 1
-            if self.on_step is not None:
-                self.on_step(done, total)
-            wants_preview = done % self.preview_every == 0 or done == total
-            if self.on_preview is not None and wants_preview and "latents" in kwargs:
-                self.on_preview(done, latent_preview(kwargs["latents"]))
-            if self.should_stop is not None and self.should_stop():
-                pipe._interrupt = True
-                raise GenerationInterrupted(done, total)
-            return kwargs
-
-        return callback
 
 
 #: No progress, no previews, never stops: the default of the pipelines' `hooks`.
 NO_HOOKS = StepHooks()
+
+
+def share_of_job(first: int, count: int, images: int, done: int, total: int) -> int:
+    """The steps a job of `images` images has done when the call making its images
+    first … first + count - 1 (after the earlier ones) has done `done` of `total` steps."""
+    return (first * total + done * count) // images
+
+
+def part_hooks(hooks: StepHooks, first: int, count: int, images: int) -> StepHooks:
+    """The hooks of one of several calls that make a job's images (first … first + count - 1
+    of `images`, in order): each call's steps are reported as the job's share of them, so
+    the job's progress rises to the total once over all its calls."""
+    if (first, count) == (0, images):
+        return hooks
+    last_total = [1]
+
+    def on_step(done: int, total: int) -> None:
+        last_total[0] = total
+        if hooks.on_step is not None:
+            hooks.on_step(share_of_job(first, count, images, done, total), total)
+
+    def on_preview(step: int, image: Image.Image) -> None:
+        if hooks.on_preview is not None:
+            hooks.on_preview(share_of_job(first, count, images, step, last_total[0]), image)
+
+    def on_stop(done: int, total: int) -> None:
+        if hooks.on_stop is not None:
+            hooks.on_stop(share_of_job(first, count, images, done, total), total)
+
+    return StepHooks(
+        on_step=on_step,
+        should_stop=hooks.should_stop,
+        on_preview=on_preview if hooks.on_preview is not None else None,
+        on_stop=on_stop if hooks.on_stop is not None else None,
+        preview_every=hooks.preview_every,
+    )
 
 
 def run_interruptible(pipe: Any, call: Callable[[], Any]) -> Any:
@@ -123,12 +146,17 @@ def run_interruptible(pipe: Any, call: Callable[[], Any]) -> Any:
 
 
 def published_hooks(
-    nc: NATS, user_id: uuid.UUID, job_id: uuid.UUID, steps: int, should_stop: StopCheck
+    nc: NATS,
+    user_id: uuid.UUID,
+    job_id: uuid.UUID,
+    steps: int,
+    should_stop: StopCheck,
+    on_stop: StopNotice | None = None,
 ) -> StepHooks:
     """Hooks for a job's render thread: each step, and every few steps a WebP preview, goes
     out as `StepProgress` on core NATS (`atelier.progress.{user}.{job}`; ephemeral, never on
-    the log); `should_stop` is polled after each step. Made on the event loop, to which the
-    render thread hands each message."""
+    the log); `should_stop` is polled after each step, `on_stop` told when the job left
+    its call. Made on the event loop, to which the render thread hands each message."""
     loop = asyncio.get_running_loop()
     subject = subjects.progress(user_id, job_id)
     last_total = [steps]
@@ -153,4 +181,6 @@ def published_hooks(
         image.save(out, format="WEBP", quality=60)
         send(step, last_total[0], base64.b64encode(out.getvalue()).decode())
 
-    return StepHooks(on_step=on_step, should_stop=should_stop, on_preview=on_preview)
+    return StepHooks(
+        on_step=on_step, should_stop=should_stop, on_preview=on_preview, on_stop=on_stop
+    )

@@ -1,12 +1,22 @@
 """The generation worker every GPU service runs; only the renderer differs per model.
 
-One job at a time per process: the model owns the accelerator. Replicas compete on one
-durable pull consumer filtered to their model. Object keys and message ids are
+The model owns the accelerator: one pipeline call at a time per process. Replicas compete on
+one durable pull consumer filtered to their model. Object keys and message ids are
 deterministic, and a job whose outcome is already on the log is not run again, so a job
 redelivered after a crash is completed exactly once.
 
+A worker may hold several deliveries at once (`max_batch_images` of them when batching):
+jobs that can share a call (the renderer's batch key: same size, steps, guidance, ...), of
+whichever users, are gathered within `batch_window` seconds and rendered together, each
+with its own seeds, progress, cancellation, files and outcome (`atelier.inference.batching`,
+`atelier.inference.batch_render`). Each delivery is still acknowledged on its own, after its
+own outcome is on the log, and heartbeated by the work consumer while it waits.
+
 Every accepted job ends in exactly one outcome: `generation.completed`, `.failed` (a bad
-request at once; a transient error after `max_attempts`) or `.cancelled`.
+request or a size the device cannot hold at once; a transient error after `max_attempts`)
+or `.cancelled`. A device error that breaks the process's CUDA context is none of these:
+the job is not acknowledged and the service ends (`FatalDeviceError`), so that another
+process, on a fresh context, gets it again.
 """
 
 from __future__ import annotations
@@ -16,19 +26,18 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from nats.js.api import AckPolicy, ConsumerConfig
+from opentelemetry import context as otel_context
 from PIL import Image, UnidentifiedImageError
 
 from atelier.contracts import storage, subjects
 from atelier.contracts.generation import (
+    MAX_IMAGES,
     MAX_REASON_CHARS,
     OUTCOMES,
-    AssetType,
     GeneratedAsset,
     GenerationCancelled,
     GenerationCancelledData,
@@ -43,105 +52,28 @@ from atelier.contracts.generation import (
     ImageRef,
 )
 from atelier.contracts.text import MULTI_LINE
-from atelier.inference.media import encode_mp4, encode_png, webp_thumbnail
-from atelier.inference.pipelines import CallArguments, LoadedPipelines
-from atelier.inference.progress import GenerationInterrupted, StepHooks, published_hooks
+from atelier.inference.batch_render import Failed, JobOutcome, Stopped, render_jobs
+from atelier.inference.batching import Batcher
+from atelier.inference.faults import FatalDeviceError
+from atelier.inference.jobs import BadRequest, RenderedFile, Renderer, RenderJob, volume
+from atelier.inference.progress import published_hooks
 from atelier.runtime import metrics
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import Delivery, Reject, Retry
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.tracing import tracer
 
+__all__ = [
+    "BadRequest",
+    "FatalDeviceError",
+    "GenerationWorker",
+    "RenderJob",
+    "RenderedFile",
+    "Renderer",
+    "consumer_config",
+]
+
 log = logging.getLogger(__name__)
-
-
-class BadRequest(Exception):
-    """The job can never succeed as asked (e.g. its reference image is gone)."""
-
-
-@dataclass(frozen=True)
-class RenderedFile:
-    """One file a job made, encoded, with its WebP thumbnail."""
-
-    index: int
-    asset_type: AssetType
-    extension: str
-    mime_type: str
-    data: bytes
-    thumbnail: bytes
-    width: int
-    height: int
-    seed: int
-    duration_seconds: float | None = None
-
-    @classmethod
-    def png(cls, index: int, image: Image.Image, spec: GenerationSpec, seed: int) -> RenderedFile:
-        """A still image: a PNG carrying the job's parameters (with its own seed)."""
-        parameters = spec.model_dump(mode="json", exclude={"num_images"}) | {"seed": seed}
-        return cls._encoded(index, seed, "image", "png", encode_png(image, parameters), image)
-
-    @classmethod
-    def mp4(cls, index: int, frames: Sequence[Image.Image], fps: int, seed: int) -> RenderedFile:
-        """A video: H.264 MP4 of `frames` at `fps`, its middle frame as the thumbnail."""
-        data, middle = encode_mp4(frames, fps), frames[len(frames) // 2]
-        return cls._encoded(index, seed, "video", "mp4", data, middle, len(frames) / fps)
-
-    @classmethod
-    def _encoded(
-        cls,
-        index: int,
-        seed: int,
-        asset_type: AssetType,
-        extension: str,
-        data: bytes,
-        shown: Image.Image,
-        duration_seconds: float | None = None,
-    ) -> RenderedFile:
-        """`shown`: the picture its size and thumbnail come from."""
-        return cls(
-            index=index,
-            asset_type=asset_type,
-            extension=extension,
-            mime_type=f"{asset_type}/{extension}",  # image/png, video/mp4
-            data=data,
-            thumbnail=webp_thumbnail(shown),
-            width=shown.width,
-            height=shown.height,
-            seed=seed,
-            duration_seconds=duration_seconds,
-        )
-
-
-@dataclass(frozen=True)
-class RenderJob:
-    """What a renderer gets: the spec, its input images decoded, and the step hooks."""
-
-    spec: GenerationSpec
-    images: Mapping[ImageRef, Image.Image]
-    hooks: StepHooks
-
-    def arguments(self, seed: int) -> CallArguments:
-        """The keyword arguments every pipeline call of this job shares."""
-        spec = self.spec
-        return CallArguments(
-            prompt=spec.prompt,
-            negative_prompt=spec.negative_prompt,
-            seed=seed,
-            width=spec.width,
-            height=spec.height,
-            steps=spec.steps,
-            guidance_scale=spec.guidance_scale,
-            hooks=self.hooks,
-        )
-
-
-class Renderer(Protocol):
-    """Turns a job into files. Runs in a worker thread: it may block on the model."""
-
-    model: str
-    pipeline: LoadedPipelines
-
-    def render(self, job: RenderJob) -> list[RenderedFile]: ...
 
 
 def consumer_config(model: str, *, ack_wait: float = 60.0) -> ConsumerConfig:
@@ -156,6 +88,38 @@ def consumer_config(model: str, *, ack_wait: float = 60.0) -> ConsumerConfig:
     )
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A job handed to the batcher: its request, its delivery's attempt, its input images,
+    the trace context of its handler (what the group does for it belongs to its trace), and
+    the step at which it left a running call when cancelled (set from the render thread)."""
+
+    request: GenerationRequested
+    attempt: int
+    images: dict[ImageRef, Image.Image]
+    trace: otel_context.Context
+    stopped: asyncio.Future[int]
+
+    @property
+    def spec(self) -> GenerationSpec:
+        return self.request.data.spec
+
+
+@dataclass(frozen=True)
+class _Again:
+    """Not run (the worker is stopping): the delivery goes back to the stream."""
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What a job's handler gets back from its group: the outcome, and the group's size and
+    render time (the same for every job in it)."""
+
+    outcome: JobOutcome | _Again
+    jobs: int = 1
+    seconds: float = 0.0
+
+
 class GenerationWorker:
     def __init__(
         self,
@@ -166,17 +130,45 @@ class GenerationWorker:
         worker_id: str,
         max_attempts: int = 3,
         retention: timedelta = storage.WORKSPACE_RETENTION,
+        batch_window: float = 0.0,
+        max_batch_images: int = MAX_IMAGES,
+        stopping: asyncio.Event | None = None,
     ) -> None:
-        """`retention`: how long the files stay in the workspace unless saved."""
+        """`retention`: how long the files stay in the workspace unless saved.
+        `batch_window`: seconds a job waits for others to share its call (0: none);
+        `max_batch_images`: images of the model's native size one call may make (a larger
+        size counts for more); `stopping`: once set, jobs not yet started go back."""
         self.bus = bus
         self.objects = objects
         self.renderer = renderer
         self.worker_id = worker_id
         self.max_attempts = max_attempts
         self.retention = retention
+        self.max_batch_images = max_batch_images
+        self.stopping = stopping
         self.source = f"gpu-{renderer.model}"
         #: Jobs whose cancellation was seen on the bus while they may be running.
         self.cancelled: set[uuid.UUID] = set()
+        #: Set when the device broke: the service ends (see `FatalDeviceError`).
+        self.broken = asyncio.Event()
+        self.batcher: Batcher[_Pending, _Done] = Batcher(
+            self._run_group,
+            key=lambda pending: renderer.batch_key(pending.spec),
+            rows=lambda pending: pending.spec.num_images,
+            capacity=lambda pending: self.capacity(pending.spec),
+            window=batch_window,
+        )
+
+    def capacity(self, spec: GenerationSpec) -> int:
+        """Images of `spec`'s size one call may make: `max_batch_images` at the model's native
+        size or below, proportionally fewer above it (at least one)."""
+        return self.capacity_at(volume(spec))
+
+    def capacity_at(self, pixels: int) -> int:
+        """Images of `pixels` pixels (x frames) each one call may make."""
+        native = getattr(self.renderer, "native_volume", 0) or pixels
+        scaled = self.max_batch_images * native // pixels
+        return max(1, min(self.max_batch_images, scaled))
 
     async def watch_cancellations(self) -> None:
         """Learn of cancel requests as they are appended (core NATS sees JetStream traffic)."""
@@ -187,79 +179,171 @@ class GenerationWorker:
         subject = subjects.generation_events("cancel_requested", model=self.renderer.model)
         await self.bus.nc.subscribe(subject, cb=on_cancel)
 
+    async def until_broken(self, stop: asyncio.Event) -> None:
+        """Until `stop`; raise `FatalDeviceError` if the device breaks first. One of the
+        service's tasks, whose failure stops the others and ends the process."""
+        waits = [asyncio.ensure_future(self.broken.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if self.broken.is_set():
+            raise FatalDeviceError("the device failed; this process cannot use it any more")
+
     async def handle(self, delivery: Delivery) -> None:
         request = delivery.event
         if not isinstance(request, GenerationRequested):
             raise Reject(f"not a generation request: {request.type}")
+        if self.broken.is_set():
+            raise FatalDeviceError("the device failed earlier; leaving the job to another")
         job_id = request.data.job_id
         if await self._on_log(request, *(outcome.name for outcome in OUTCOMES)):
             log.info("job already has its outcome; acknowledging", extra={"job": str(job_id)})
             return
-        if job_id in self.cancelled or await self._on_log(request, "cancel_requested"):
+        if await self._cancel_asked(request):
             await self._cancelled(request, at_step=None)
             return
         if delivery.attempt > self.max_attempts:
             await self._fail(request, "retries_exhausted", f"gave up after {self.max_attempts}")
             return
-        try:
-            images = await self._load_images(request.data.spec)
-        except BadRequest as error:
-            await self._fail(request, "bad_request", str(error))
-            return
-        await self._publish(
-            GenerationStarted,
-            request,
-            GenerationStartedData(
-                job_id=job_id,
-                model=request.data.model,
-                worker_id=self.worker_id,
-                attempt=delivery.attempt,
-            ),
-        )
-        started = time.perf_counter()
         spec = request.data.spec
-        job = self._job(request, images)
         try:
-            with tracer.start_as_current_span(
-                f"render {self.renderer.model}",
-                attributes={
-                    "atelier.model": self.renderer.model,
-                    "atelier.quality": spec.quality,
-                    "atelier.steps": spec.steps,
-                    "atelier.images": spec.num_images,
-                    "atelier.size": f"{spec.width}x{spec.height}",
-                },
-            ):
-                files = await asyncio.to_thread(self.renderer.render, job)
-        except GenerationInterrupted as stopped:
-            await self._cancelled(request, at_step=stopped.steps_done)
-            return
+            images = await self._load_images(spec)
         except BadRequest as error:
             await self._fail(request, "bad_request", str(error))
             return
-        except Exception as error:
-            if delivery.attempt >= self.max_attempts:
-                log.exception("job failed for the last time")
-                await self._fail(request, "retries_exhausted", f"{type(error).__name__}: {error}")
-                return
-            raise Retry(f"render failed: {error!r}", delay=2.0**delivery.attempt) from error
+        with tracer.start_as_current_span(
+            f"render {self.renderer.model}",
+            attributes={
+                "atelier.model": self.renderer.model,
+                "atelier.quality": spec.quality,
+                "atelier.steps": spec.steps,
+                "atelier.images": spec.num_images,
+                "atelier.size": f"{spec.width}x{spec.height}",
+            },
+        ) as span:
+            stopped = asyncio.get_running_loop().create_future()
+            pending = _Pending(
+                request, delivery.attempt, images, otel_context.get_current(), stopped
+            )
+            done = await self._outcome(pending)
+            span.set_attribute("atelier.batch.jobs", done.jobs)
+        await self._settle(request, delivery.attempt, done)
+
+    async def _outcome(self, pending: _Pending) -> _Done:
+        """The job's outcome from its group; a job cancelled inside a running call is
+        cancelled as soon as it left the call, without waiting for the others in it."""
+        group = asyncio.ensure_future(self.batcher.submit(pending))
+        try:
+            await asyncio.wait({group, pending.stopped}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            group.cancel()
+            raise
+        if group.done():
+            return group.result()
+        group.add_done_callback(_forget)  # the group's later word on this job changes nothing
+        return _Done(Stopped(pending.stopped.result()))
+
+    async def _settle(self, request: GenerationRequested, attempt: int, done: _Done) -> None:
+        """Record the job's outcome (or hand the delivery back)."""
+        outcome = done.outcome
+        if isinstance(outcome, _Again):
+            raise Retry("the worker is stopping; another one takes the job", delay=0.0)
+        if isinstance(outcome, Stopped):
+            await self._cancelled(request, at_step=outcome.at_step)
+        elif isinstance(outcome, Failed):
+            await self._failed(request, attempt, outcome)
+        else:
+            await self._completed(request, outcome.files, done.seconds)
+
+    async def _failed(self, request: GenerationRequested, attempt: int, failed: Failed) -> None:
+        error, spec = failed.error, request.data.spec
+        if isinstance(error, BadRequest):
+            await self._fail(request, "bad_request", str(error))
+        elif failed.out_of_memory:
+            await self._fail(request, "bad_request", _out_of_memory(spec, self.renderer))
+        elif attempt >= self.max_attempts:
+            log.error("job failed for the last time", exc_info=error)
+            await self._fail(request, "retries_exhausted", f"{type(error).__name__}: {error}")
+        else:
+            raise Retry(f"render failed: {error!r}", delay=2.0**attempt) from error
+
+    async def _completed(
+        self, request: GenerationRequested, files: list[RenderedFile], seconds: float
+    ) -> None:
+        spec = request.data.spec
         assets = [await self._store(request, file) for file in files]
-        seconds = round(time.perf_counter() - started, 3)
         metrics.JOB_SECONDS.labels(spec.model, spec.quality).observe(seconds)
         metrics.JOBS.labels(spec.model, "completed").inc()
         await self._publish(
             GenerationCompleted,
             request,
             GenerationCompletedData(
-                job_id=job_id,
+                job_id=request.data.job_id,
                 model=request.data.model,
-                spec=request.data.spec,
+                spec=spec,
                 assets=assets,
                 worker_id=self.worker_id,
                 inference_seconds=seconds,
                 expires_at=datetime.now(UTC) + self.retention,
             ),
         )
+
+    async def _run_group(self, group: list[_Pending]) -> list[_Done]:
+        """Render a group of compatible jobs in the render thread: those cancelled meanwhile
+        end at once, the others are started and rendered together."""
+        if self.broken.is_set():
+            raise FatalDeviceError("the device failed earlier; leaving the jobs to others")
+        if self.stopping is not None and self.stopping.is_set():
+            return [_Done(_Again()) for _ in group]
+        done: list[_Done] = [_Done(Stopped(None)) for _ in group]
+        cancelled = await asyncio.gather(*(self._cancel_asked(p.request) for p in group))
+        running = [index for index, asked in enumerate(cancelled) if not asked]
+        if not running:
+            return done
+        await asyncio.gather(*(self._started(group[index]) for index in running))
+        jobs = [self._job(group[index]) for index in running]
+        started = time.perf_counter()
+        try:
+            outcomes = await asyncio.to_thread(
+                render_jobs,
+                self.renderer,
+                jobs,
+                capacity=self.capacity(jobs[0].spec),
+                device=self.renderer.pipeline.device,
+            )
+        except FatalDeviceError:
+            log.critical("the device failed; this process must end", exc_info=True)
+            self.broken.set()
+            raise
+        seconds = round(time.perf_counter() - started, 3)
+        for index, outcome in zip(running, outcomes, strict=True):
+            done[index] = _Done(outcome, jobs=len(running), seconds=seconds)
+        return done
+
+    async def _cancel_asked(self, request: GenerationRequested) -> bool:
+        """Whether the job's cancellation was seen on the bus or is on the log."""
+        if request.data.job_id in self.cancelled:
+            return True
+        return await self._on_log(request, "cancel_requested")
+
+    async def _started(self, pending: _Pending) -> None:
+        request = pending.request
+        token = otel_context.attach(pending.trace)
+        try:
+            await self._publish(
+                GenerationStarted,
+                request,
+                GenerationStartedData(
+                    job_id=request.data.job_id,
+                    model=request.data.model,
+                    worker_id=self.worker_id,
+                    attempt=pending.attempt,
+                ),
+            )
+        finally:
+            otel_context.detach(token)
 
     async def _load_images(self, spec: GenerationSpec) -> dict[ImageRef, Image.Image]:
         images = {}
@@ -339,15 +423,43 @@ class GenerationWorker:
         )
         await self.bus.publish(event)
 
-    def _job(self, request: GenerationRequested, images) -> RenderJob:
+    def _job(self, pending: _Pending) -> RenderJob:
         """The render job, with hooks the render thread calls: progress (and previews)
-        go out on core NATS; a cancellation seen on the bus stops it at the next step."""
+        go out on core NATS; a cancellation seen on the bus stops it at the next step, and
+        the step it stopped at settles `pending.stopped`."""
+        request, loop = pending.request, asyncio.get_running_loop()
         job_id = request.data.job_id
+
+        def on_stop(done: int, total: int) -> None:
+            loop.call_soon_threadsafe(_settle_once, pending.stopped, done)
+
         hooks = published_hooks(
             self.bus.nc,
             request.user_id,
             job_id,
             request.data.spec.steps,
             should_stop=lambda: job_id in self.cancelled,
+            on_stop=on_stop,
         )
-        return RenderJob(spec=request.data.spec, images=images, hooks=hooks)
+        return RenderJob(spec=request.data.spec, images=pending.images, hooks=hooks)
+
+
+def _settle_once(future: asyncio.Future[int], step: int) -> None:
+    if not future.done():
+        future.set_result(step)
+
+
+def _forget(group: asyncio.Future) -> None:
+    """Retrieve a group's outcome nobody waits for any more (also its error, if any)."""
+    if not group.cancelled():
+        group.exception()
+
+
+def _out_of_memory(spec: GenerationSpec, renderer: Renderer) -> str:
+    """Why a job failed that does not fit in the device's memory even alone."""
+    device = renderer.pipeline.device
+    memory = "GPU memory" if device.startswith("cuda") else f"memory ({device})"
+    video = spec.mode == "video" and spec.num_frames
+    size = f"{spec.width}x{spec.height}" + (f", {spec.num_frames} frames" if video else "")
+    smaller = "a smaller size or fewer frames" if video else "a smaller size"
+    return f"out of {memory} at {size}, {spec.steps} steps, one image at a time; try {smaller}"

@@ -4,6 +4,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
+from atelier.contracts.generation import MAX_IMAGES
 from atelier.runtime.settings import RuntimeSettings, WorkspaceUrlSettings
 
 
@@ -38,6 +39,13 @@ class GatewaySettings(RuntimeSettings, WorkspaceUrlSettings):
     wan_default_height: int = Field(default=480, ge=64, le=2048, multiple_of=16)
     wan_default_frames: int = Field(default=33, ge=1, le=129)
     wan_fps: int = Field(default=16, ge=1, le=60)
+    #: What the GPU services' devices can make: set these to what the deployed GPUs hold
+    #: (a job beyond them gets 422 at once instead of failing out of memory on a worker).
+    #: The largest width and height, the images (or videos) of one job, a video's frames.
+    sdxl_max_size: int = Field(default=2048, ge=64, le=2048)
+    wan_max_size: int = Field(default=2048, ge=64, le=2048)
+    max_images_per_job: int = Field(default=MAX_IMAGES, ge=1, le=MAX_IMAGES)
+    wan_max_frames: int = Field(default=129, ge=1, le=129)
 
     @model_validator(mode="after")
     def _someone_signs_tokens(self) -> Self:

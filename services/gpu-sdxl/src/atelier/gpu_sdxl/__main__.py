@@ -17,6 +17,8 @@ if __name__ == "__main__":
                 dtype=settings.dtype,
                 compile_unet=settings.torch_compile,
                 channels_last=settings.channels_last,
+                step_cache=settings.step_cache,
+                step_cache_interval=settings.step_cache_interval,
             )
         ),
     )

@@ -4,24 +4,48 @@
 as `stabilityai/stable-diffusion-xl-base-1.0` or a local diffusers folder (the tiny offline
 model of `atelier.gpu_sdxl.tiny_model` in tests). `SdxlPipeline.of` sets up a pipeline already
 in memory the same way (what `load` does after reading it; the benchmark builds its own).
+
+One call can hold several jobs (`generate_batch`, `img2img_batch`): their prompts, negative
+prompts, seeds and source images differ, their size, steps and guidance (and img2img
+strength) do not.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
 from PIL import Image
 
 from atelier.inference.device import allow_tf32, on_device, placement
-from atelier.inference.pipelines import CallArguments, LoadedPipelines, fit
-from atelier.inference.progress import NO_HOOKS, GenerationInterrupted
+from atelier.inference.pipelines import (
+    BatchPart,
+    CallArguments,
+    LoadedPipelines,
+    PartResults,
+    fit,
+    generators,
+    only_part,
+)
+from atelier.inference.progress import GenerationInterrupted
+from atelier.inference.stepcache import DeepCache, UnsupportedStepCache
 
 if TYPE_CHECKING:
     import torch
     from diffusers import StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
 
 __all__ = ["GenerationInterrupted", "SdxlPipeline"]
+
+#: The tensors SDXL's step callback may edit, and how their rows follow the batch: prompt
+#: embeddings hold every image's unconditional rows, then the conditional ones; the time ids
+#: repeat (unconditional, conditional) per image.
+SDXL_ROWS = {
+    "latents": "rows",
+    "prompt_embeds": "rows",
+    "add_text_embeds": "rows",
+    "add_time_ids": "leading",
+}
 
 
 class SdxlPipeline(LoadedPipelines):
@@ -47,12 +71,17 @@ class SdxlPipeline(LoadedPipelines):
         *,
         compile_unet: bool = False,
         channels_last: bool = False,
+        step_cache: str = "none",
+        step_cache_interval: int = 3,
     ) -> SdxlPipeline:
+        """Read the model; `step_cache` "deep" turns on DeepCache (see `enable_step_cache`;
+        another cache is reported and left off)."""
         from diffusers import StableDiffusionXLPipeline
 
         chosen_device, chosen_dtype = placement(device, dtype)
         text2img = StableDiffusionXLPipeline.from_pretrained(str(model), dtype=chosen_dtype)
         pipeline = cls.of(text2img, chosen_device, chosen_dtype, channels_last=channels_last)
+        pipeline.try_step_cache(step_cache, interval=step_cache_interval)
         if compile_unet:
             pipeline.compile()
         return pipeline
@@ -67,8 +96,9 @@ class SdxlPipeline(LoadedPipelines):
         channels_last: bool = False,
     ) -> SdxlPipeline:
         """`text2img` on `device` as the service runs it: TF32 matmuls and the SDPA attention
-        processor on CUDA, channels-last UNet and VAE if asked, no progress bar, and an
-        img2img pipeline sharing its weights."""
+        processor on CUDA, channels-last UNet and VAE if asked, a VAE that decodes a batch
+        one image at a time (its peak memory does not grow with the batch), no progress bar,
+        and an img2img pipeline sharing its weights."""
         import torch
         from diffusers import StableDiffusionXLImg2ImgPipeline
 
@@ -81,9 +111,14 @@ class SdxlPipeline(LoadedPipelines):
         if channels_last:
             text2img.unet.to(memory_format=torch.channels_last)
             text2img.vae.to(memory_format=torch.channels_last)
-        img2img = StableDiffusionXLImg2ImgPipeline.from_pipe(text2img)
+        text2img.vae.enable_slicing()
+        # from_pipe casts the weights it shares to `dtype`, float32 when not told: keep theirs
+        img2img = StableDiffusionXLImg2ImgPipeline.from_pipe(text2img, dtype=text2img.unet.dtype)
         img2img.set_progress_bar_config(disable=True)
         return cls(text2img, img2img, device, dtype)
+
+    def denoiser(self) -> Any:
+        return self._text2img.unet
 
     def compile(self, mode: str | None = None) -> None:
         """Compile the UNet both pipelines share, whole-graph, in `mode` (max-autotune unless
@@ -92,39 +127,80 @@ class SdxlPipeline(LoadedPipelines):
 
         unet = torch.compile(self._text2img.unet, mode=mode or "max-autotune", fullgraph=True)
         self._text2img.unet = self._img2img.unet = unet
+        if self._deep_cache is not None:
+            self._deep_cache.attach(unet)  # decide full or cached outside the graph
 
-    def _generators(self, seed: int, count: int) -> list[torch.Generator]:
-        """One CPU generator per image, image i seeded with seed + i: the initial noise of an
-        image depends on its own seed only, whatever the batch and the device."""
-        import torch
+    def enable_step_cache(self, kind: str, *, interval: int = 3, threshold: float = 0.05) -> None:
+        """ "deep": DeepCache on the UNet, a full step every `interval` steps ("none": nothing).
+        Raises `UnsupportedStepCache` for caches that need a transformer ("first_block")."""
+        if kind == "none":
+            return
+        if kind != "deep":
+            raise UnsupportedStepCache(f"SDXL's UNet takes the 'deep' step cache, not {kind!r}")
+        if self._deep_cache is not None:
+            raise ValueError("a step cache is already on")
+        self._deep_cache = DeepCache(self._text2img.unet, interval=interval)
+        self.step_cache = f"deep (a full step every {interval})"
 
-        return [torch.Generator(device="cpu").manual_seed(seed + i) for i in range(count)]
+    def generate_batch(
+        self,
+        parts: Sequence[BatchPart],
+        *,
+        width: int,
+        height: int,
+        steps: int,
+        guidance_scale: float,
+    ) -> PartResults:
+        """The images of every part in one batched call (image i of a part is what its seed + i
+        gives alone), or the interruption of a part whose hooks stopped it."""
+        size = {"width": width, "height": height}
+        return self._batch(self._text2img, parts, steps, guidance_scale, width * height, **size)
 
-    def _images(
-        self, pipe: Any, num_images: int, arguments: CallArguments, **extra: Any
-    ) -> list[Image.Image]:
-        if num_images < 1:
-            raise ValueError("num_images must be at least 1")
-        negative_prompt = arguments["negative_prompt"]
-        result = self._call(
-            pipe,
-            arguments.get("hooks", NO_HOOKS),
-            arguments["steps"],
-            prompt=[arguments["prompt"]] * num_images,
-            negative_prompt=[negative_prompt] * num_images if negative_prompt else None,
-            guidance_scale=arguments["guidance_scale"],
-            generator=self._generators(arguments["seed"], num_images),
-            **extra,
+    def img2img_batch(
+        self,
+        parts: Sequence[BatchPart],
+        *,
+        strength: float,
+        width: int,
+        height: int,
+        steps: int,
+        guidance_scale: float,
+    ) -> PartResults:
+        """Like `generate_batch`, each part starting from its `image` (scaled and
+        centre-cropped to width x height); `strength` in (0, 1] is how much of it is
+        re-noised.
+
+        `steps` is the number of denoising steps that run, as the seed platform's presets
+        mean it (exact_copy: 6–10 steps at strength ≤ 0.05): the schedule is stretched to
+        steps / strength so that its last `steps` steps are the ones run.
+        """
+        if not 0.0 < strength <= 1.0:
+            raise ValueError("strength must be in (0, 1]")
+        sources = []
+        for part in parts:
+            if part.image is None:
+                raise ValueError("img2img needs an image for every part")
+            sources += [fit(part.image, width, height)] * part.count
+        return self._batch(
+            self._img2img,
+            parts,
+            math.ceil(steps / strength - 1e-9),
+            guidance_scale,
+            width * height,
+            image=sources,
+            strength=strength,
         )
-        return list(result.images)
 
     def generate(self, *, num_images: int, **arguments: Unpack[CallArguments]) -> list[Image.Image]:
         """`num_images` images in one batched call; image i is what seed + i gives alone.
 
         Raises `GenerationInterrupted` when `hooks.should_stop()` turns true after a step.
         """
-        size = {"width": arguments["width"], "height": arguments["height"]}
-        return self._images(self._text2img, num_images, arguments, **size)
+        if num_images < 1:
+            raise ValueError("num_images must be at least 1")
+        return only_part(
+            self.generate_batch([BatchPart.of(arguments, num_images)], **_shape(arguments))
+        )
 
     def img2img(
         self,
@@ -134,15 +210,47 @@ class SdxlPipeline(LoadedPipelines):
         num_images: int,
         **arguments: Unpack[CallArguments],
     ) -> list[Image.Image]:
-        """Like `generate`, starting from `image` (scaled and centre-cropped to width x height);
-        `strength` in (0, 1] is how much of it is re-noised.
+        """Like `generate`, starting from `image` (see `img2img_batch`)."""
+        if num_images < 1:
+            raise ValueError("num_images must be at least 1")
+        part = BatchPart.of(arguments, num_images, image=image)
+        return only_part(self.img2img_batch([part], strength=strength, **_shape(arguments)))
 
-        `steps` is the number of denoising steps that run, as the seed platform's presets
-        mean it (exact_copy: 6–10 steps at strength ≤ 0.05): the schedule is stretched to
-        steps / strength so that its last `steps` steps are the ones run.
-        """
-        if not 0.0 < strength <= 1.0:
-            raise ValueError("strength must be in (0, 1]")
-        source = fit(image, arguments["width"], arguments["height"])
-        stretched = arguments | {"steps": math.ceil(arguments["steps"] / strength - 1e-9)}
-        return self._images(self._img2img, num_images, stretched, image=source, strength=strength)
+    def _batch(
+        self,
+        pipe: Any,
+        parts: Sequence[BatchPart],
+        steps: int,
+        guidance_scale: float,
+        pixels: int,
+        **extra: Any,
+    ) -> PartResults:
+        return self._call_batch(
+            pipe,
+            parts,
+            steps,
+            rules=SDXL_ROWS,
+            outputs=lambda result: result.images,
+            pixels=pixels,
+            prompt=[part.prompt for part in parts for _ in range(part.count)],
+            negative_prompt=_negative_prompts(parts),
+            guidance_scale=guidance_scale,
+            generator=generators(parts),
+            **extra,
+        )
+
+
+def _shape(arguments: CallArguments) -> dict[str, Any]:
+    names = ("width", "height", "steps", "guidance_scale")
+    return {name: arguments[name] for name in names}  # type: ignore[literal-required]
+
+
+def _negative_prompts(parts: Sequence[BatchPart]) -> list[str] | None:
+    """One negative prompt per image, or None when no part has one: SDXL then uses zeros,
+    not the encoding of an empty prompt, so parts with and without cannot share a call."""
+    given = [part.negative_prompt or None for part in parts for _ in range(part.count)]
+    if all(negative is None for negative in given):
+        return None
+    if any(negative is None for negative in given):
+        raise ValueError("parts with and without a negative prompt cannot share an SDXL call")
+    return given  # type: ignore[return-value]

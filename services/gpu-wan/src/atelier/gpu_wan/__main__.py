@@ -17,6 +17,8 @@ if __name__ == "__main__":
                 device=settings.device,
                 dtype=settings.dtype,
                 compile_transformer=settings.torch_compile,
+                step_cache=settings.step_cache,
+                step_cache_threshold=settings.step_cache_threshold,
             )
         ),
     )

@@ -15,14 +15,24 @@ First-and-last-frame video (`last_image`) in diffusers 0.42.1 depends on the I2V
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from PIL import Image
 
 from atelier.inference.device import allow_tf32, on_device, placement
-from atelier.inference.pipelines import CallArguments, LoadedPipelines, fit
-from atelier.inference.progress import NO_HOOKS, GenerationInterrupted
+from atelier.inference.pipelines import (
+    BatchPart,
+    CallArguments,
+    LoadedPipelines,
+    PartResults,
+    fit,
+    generators,
+    only_part,
+)
+from atelier.inference.progress import GenerationInterrupted
+from atelier.inference.stepcache import UnsupportedStepCache, enable_first_block_cache
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +42,10 @@ __all__ = ["GenerationInterrupted", "WanPipelines"]
 
 #: Frame rate Wan 2.1 and Wan 2.2 A14B were trained at.
 WAN_FPS = 16
+
+#: The tensors Wan's step callback may edit: one row per video each (the unconditional pass
+#: is a call of its own).
+WAN_ROWS = {"latents": "rows", "prompt_embeds": "rows", "negative_prompt_embeds": "rows"}
 
 #: Components worth sharing between the t2v and i2v pipelines when their configs are equal
 #: (the UMT5-XXL text encoder alone is ~11 GB in bfloat16; every Wan 2.1/2.2-A14B release ships
@@ -85,11 +99,14 @@ class WanPipelines(LoadedPipelines):
         *,
         share_encoders: bool = True,
         compile_transformer: bool = False,
+        step_cache: str = "none",
+        step_cache_threshold: float = 0.05,
     ) -> WanPipelines:
         """Load the pipelines. With `share_encoders`, the i2v pipeline reuses the t2v text
         encoder and VAE where their configs are equal (as in all Wan 2.1/2.2-A14B releases)
         instead of holding a second copy. The VAE and the CLIP image encoder stay in float32,
-        as diffusers' Wan examples load them."""
+        as diffusers' Wan examples load them. `step_cache` "first_block" turns on diffusers'
+        First Block Cache (see `enable_step_cache`)."""
         import torch
         from diffusers import WanImageToVideoPipeline, WanPipeline
 
@@ -111,6 +128,7 @@ class WanPipelines(LoadedPipelines):
                         shared[name] = getattr(t2v, name)
             i2v = WanImageToVideoPipeline.from_pretrained(str(i2v_model), dtype=dtypes, **shared)
         pipelines = cls.of(t2v, i2v, device=chosen_device, dtype=chosen_dtype)
+        pipelines.try_step_cache(step_cache, threshold=step_cache_threshold)
         if compile_transformer:
             pipelines.compile()
         return pipelines
@@ -125,19 +143,50 @@ class WanPipelines(LoadedPipelines):
         dtype: torch.dtype,
     ) -> WanPipelines:
         """Pipelines already in memory on `device` as the service runs them: TF32 matmuls on
-        CUDA, no progress bars."""
+        CUDA, no progress bars, VAEs that decode a batch one video at a time."""
         allow_tf32(device)
         for pipe in (t2v, i2v):
             if pipe is not None:
                 on_device(pipe, device)
+                pipe.vae.enable_slicing()
         return cls(t2v, i2v, device, dtype)
 
+    def denoiser(self) -> Any:
+        return self._t2v.transformer
+
     def compile(self, mode: str | None = None) -> None:
-        """Compile the text-to-video transformer, whole-graph (in torch's default mode unless
-        told otherwise): what the TORCH_COMPILE setting does at load."""
+        """Compile the text-to-video transformer (in torch's default mode unless told
+        otherwise): what the TORCH_COMPILE setting does at load. Whole-graph, except with a
+        step cache, whose decision to skip (a comparison of tensors) breaks the graph."""
         import torch
 
-        self._t2v.transformer = torch.compile(self._t2v.transformer, mode=mode, fullgraph=True)
+        whole = self.step_cache == "none"
+        self._t2v.transformer = torch.compile(self._t2v.transformer, mode=mode, fullgraph=whole)
+
+    def enable_step_cache(self, kind: str, *, interval: int = 3, threshold: float = 0.05) -> None:
+        """ "first_block": diffusers' First Block Cache on every transformer, the other blocks
+        skipped while the first one's output changes by less than `threshold` ("none":
+        nothing). Raises `UnsupportedStepCache` for the UNet's "deep" cache."""
+        if kind == "none":
+            return
+        if kind != "first_block":
+            raise UnsupportedStepCache(f"Wan's transformer takes 'first_block', not {kind!r}")
+        for module in self._transformers():
+            if not module.is_cache_enabled:
+                enable_first_block_cache(module, threshold)
+        self.step_cache = f"first_block (threshold {threshold:g})"
+
+    def _transformers(self) -> list[Any]:
+        found = []
+        for pipe in (self._t2v, self._i2v):
+            for name in ("transformer", "transformer_2"):
+                module = getattr(pipe, name, None) if pipe is not None else None
+                if module is not None and module not in found:
+                    found.append(module)
+        return found
+
+    def _cached_modules(self) -> list[Any]:
+        return [module for module in self._transformers() if module.is_cache_enabled]
 
     # -- capabilities -------------------------------------------------------------------
 
@@ -171,35 +220,72 @@ class WanPipelines(LoadedPipelines):
         if width < multiple or height < multiple or width % multiple or height % multiple:
             raise ValueError(f"width and height must be multiples of {multiple}")
 
-    def _frames(
-        self, pipe: Any, num_frames: int, arguments: CallArguments, **extra: Any
-    ) -> list[Image.Image]:
-        import torch
-
-        width, height = arguments["width"], arguments["height"]
+    def _videos(
+        self,
+        pipe: Any,
+        parts: Sequence[BatchPart],
+        *,
+        num_frames: int,
+        width: int,
+        height: int,
+        steps: int,
+        guidance_scale: float,
+        **extra: Any,
+    ) -> PartResults:
         self._check_geometry(pipe, num_frames, width, height)
-        result = self._call(
+        return self._call_batch(
             pipe,
-            arguments.get("hooks", NO_HOOKS),
-            arguments["steps"],
-            prompt=arguments["prompt"],
-            negative_prompt=arguments["negative_prompt"],
+            parts,
+            steps,
+            rules=WAN_ROWS,
+            outputs=lambda result: [list(video) for video in result.frames],
+            pixels=width * height,
+            prompt=[part.prompt for part in parts for _ in range(part.count)],
+            # Wan encodes an empty negative prompt where there is none: parts may differ.
+            negative_prompt=[
+                part.negative_prompt or "" for part in parts for _ in range(part.count)
+            ],
             num_frames=num_frames,
             width=width,
             height=height,
-            guidance_scale=arguments["guidance_scale"],
-            # A CPU generator gives the same initial noise for a seed on every device.
-            generator=torch.Generator(device="cpu").manual_seed(arguments["seed"]),
+            guidance_scale=guidance_scale,
+            generator=generators(parts),
             **extra,
         )
-        return list(result.frames[0])
+
+    def text_to_video_batch(
+        self,
+        parts: Sequence[BatchPart],
+        *,
+        num_frames: int,
+        width: int,
+        height: int,
+        steps: int,
+        guidance_scale: float,
+    ) -> PartResults:
+        """Every part's videos (each a list of frames) in one batched call, video i of a part
+        seeded with its seed + i; or the interruption of a part whose hooks stopped it."""
+        return self._videos(
+            self._t2v,
+            parts,
+            num_frames=num_frames,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance_scale=guidance_scale,
+        )
 
     def text_to_video(
         self, *, num_frames: int, **arguments: Unpack[CallArguments]
     ) -> list[Image.Image]:
         """The frames of one video. num_frames must be 4k + 1, width and height multiples of
         16. Raises `GenerationInterrupted` when `hooks.should_stop()` turns true after a step."""
-        return self._frames(self._t2v, num_frames, arguments)
+        (video,) = only_part(
+            self.text_to_video_batch(
+                [BatchPart.of(arguments)], num_frames=num_frames, **_shape(arguments)
+            )
+        )
+        return video
 
     def image_to_video(
         self,
@@ -225,4 +311,18 @@ class WanPipelines(LoadedPipelines):
         frames = {"image": fit(image, *size)}
         if last_image is not None:
             frames["last_image"] = fit(last_image, *size)
-        return self._frames(self._i2v, num_frames, arguments, **frames)
+        (video,) = only_part(
+            self._videos(
+                self._i2v,
+                [BatchPart.of(arguments)],
+                num_frames=num_frames,
+                **_shape(arguments),
+                **frames,
+            )
+        )
+        return video
+
+
+def _shape(arguments: CallArguments) -> dict[str, Any]:
+    names = ("width", "height", "steps", "guidance_scale")
+    return {name: arguments[name] for name in names}  # type: ignore[literal-required]

@@ -6,7 +6,7 @@ import secrets
 import uuid
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from atelier.contracts.generation import (
     MAX_IMAGES,
@@ -114,7 +114,7 @@ def resolve(
         width, height = settings.wan_default_width, settings.wan_default_height
     video = request.mode == "video"
     frames = request.num_frames or settings.wan_default_frames if video else request.num_frames
-    return GenerationSpec(
+    spec = GenerationSpec(
         model=request.model,
         mode=request.mode,
         quality=request.quality,
@@ -132,3 +132,28 @@ def resolve(
         start_frame=images.get("start_frame"),
         end_frame=images.get("end_frame"),
     )
+    within_device_limits(spec, settings)
+    return spec
+
+
+def within_device_limits(spec: GenerationSpec, settings: GatewaySettings) -> None:
+    """Refuse (ValidationError, so 422) what the GPUs cannot make, as the operator set it."""
+    largest = settings.sdxl_max_size if spec.model == "sdxl" else settings.wan_max_size
+    limits = [("width", spec.width, largest), ("height", spec.height, largest)]
+    limits.append(("num_images", spec.num_images, settings.max_images_per_job))
+    if spec.num_frames is not None:
+        limits.append(("num_frames", spec.num_frames, settings.wan_max_frames))
+    for field, value, most in limits:
+        if value > most:
+            message = f"at most {most} on this platform's GPUs for {spec.model}"
+            raise ValidationError.from_exception_data(
+                "GenerationRequest",
+                [
+                    {
+                        "type": "value_error",
+                        "loc": (field,),
+                        "input": value,
+                        "ctx": {"error": ValueError(message)},
+                    }
+                ],
+            )

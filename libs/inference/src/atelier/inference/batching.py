@@ -1,0 +1,122 @@
+"""Gathering jobs that can share a pipeline call.
+
+A GPU worker holds several deliveries at once (its work consumer's concurrency); each one's
+handler submits its job here and awaits the job's outcome. Jobs are taken oldest first: the
+oldest waiting job, and every later one with the same batch key, in arrival order, while
+their images fit in the oldest one's capacity, make the next group. A job whose key is None
+goes alone. When the worker is idle, a new job waits up to `window` seconds for companions
+(less when enough compatible images arrive first); while it is busy, jobs gather by
+themselves and the next group starts as soon as it is done. Groups run one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class _Waiting(Generic[T, R]):
+    item: T
+    key: Hashable | None
+    rows: int
+    arrived: float
+    future: asyncio.Future[R] = field(repr=False)
+
+
+class Batcher(Generic[T, R]):
+    """`run(items)` makes the outcomes of a group (in order); `key(item)` says which items may
+    share a group (None: none), `rows(item)` how many images an item makes and
+    `capacity(item)` how many images a group started by `item` may hold."""
+
+    def __init__(
+        self,
+        run: Callable[[list[T]], Awaitable[Sequence[R]]],
+        *,
+        key: Callable[[T], Hashable | None],
+        rows: Callable[[T], int],
+        capacity: Callable[[T], int],
+        window: float = 0.0,
+    ) -> None:
+        self._run = run
+        self._key = key
+        self._rows = rows
+        self._capacity = capacity
+        self.window = window
+        self._queue: list[_Waiting[T, R]] = []
+        self._arrived = asyncio.Event()
+        self._runner: asyncio.Task | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Items submitted and not yet in a group."""
+        return len(self._queue)
+
+    async def submit(self, item: T) -> R:
+        """The item's outcome, once a group holding it has run (its `run`'s exception if
+        that raised)."""
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(
+            item, self._key(item), self._rows(item), loop.time(), loop.create_future()
+        )
+        self._queue.append(waiting)
+        self._arrived.set()
+        if self._runner is None or self._runner.done():
+            # A context of its own: the group's work belongs to no one submitter's trace.
+            self._runner = loop.create_task(self._drain(), context=contextvars.Context())
+        return await waiting.future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            await self._gather(self._queue[0])
+            group = self._take_group()
+            try:
+                outcomes = await self._run([waiting.item for waiting in group])
+            except BaseException as error:
+                for waiting in group:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(error)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                continue
+            for waiting, outcome in zip(group, outcomes, strict=True):
+                if not waiting.future.done():
+                    waiting.future.set_result(outcome)
+
+    async def _gather(self, head: _Waiting[T, R]) -> None:
+        """Wait for companions of `head` until its window ends or its capacity is full."""
+        loop = asyncio.get_running_loop()
+        if head.key is None:
+            return
+        while not self._full(head):
+            remaining = head.arrived + self.window - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _full(self, head: _Waiting[T, R]) -> bool:
+        rows = sum(waiting.rows for waiting in self._queue if waiting.key == head.key)
+        return rows >= self._capacity(head.item)
+
+    def _take_group(self) -> list[_Waiting[T, R]]:
+        head = self._queue[0]
+        group = [head]
+        if head.key is not None:
+            room = self._capacity(head.item) - head.rows
+            for waiting in self._queue[1:]:
+                if waiting.key == head.key and waiting.rows <= room:
+                    group.append(waiting)
+                    room -= waiting.rows
+        taken = {id(waiting) for waiting in group}
+        self._queue = [waiting for waiting in self._queue if id(waiting) not in taken]
+        return group
