@@ -25,16 +25,12 @@ from atelier.contracts.generation import (
 )
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.contracts.streams import EVENTS
-from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.gpu_sdxl.renderer import SdxlRenderer
-from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
 from atelier.inference.faults import FatalDeviceError
 from atelier.inference.worker import GenerationWorker, consumer_config
 from atelier.runtime.aggregates import read_last_event
 from atelier.runtime.bus import EventBus
 from atelier.runtime.consumer import WorkConsumer, ensure_consumer
-from atelier.runtime.objects import ObjectStore
-from atelier.runtime.settings import RuntimeSettings
 
 pytestmark = pytest.mark.integration
 
@@ -59,20 +55,6 @@ class Spy:
         if self.fail is not None:
             self.fail(jobs)
         return self.renderer.render_batch(jobs)
-
-
-@pytest.fixture(scope="module")
-def renderer(tmp_path_factory) -> SdxlRenderer:
-    model = build_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl")
-    return SdxlRenderer(SdxlPipeline.load(str(model), device="cpu", dtype="float32"))
-
-
-@pytest.fixture
-async def objects(servers):
-    settings = RuntimeSettings(**{k.lower(): v for k, v in servers.as_env().items()})
-    async with ObjectStore(settings) as store:
-        await store.ensure_bucket(WORKSPACE_BUCKET)
-        yield store
 
 
 @asynccontextmanager

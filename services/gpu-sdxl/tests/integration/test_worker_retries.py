@@ -17,15 +17,12 @@ from atelier.contracts.generation import (
 )
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.contracts.streams import EVENTS
-from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.gpu_sdxl.renderer import SdxlRenderer
-from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
 from atelier.inference.worker import GenerationWorker, RenderJob, consumer_config
 from atelier.runtime.aggregates import read_last_event
 from atelier.runtime.bus import EventBus, ensure_streams
 from atelier.runtime.consumer import WorkConsumer, ensure_consumer
 from atelier.runtime.objects import ObjectStore
-from atelier.runtime.settings import RuntimeSettings
 
 pytestmark = pytest.mark.integration
 
@@ -52,20 +49,6 @@ class FailingFirst:
         if self.calls <= self.failures:
             raise RuntimeError("the scheduler hiccuped: a transient failure")
         return self.renderer.render_batch(jobs)
-
-
-@pytest.fixture(scope="module")
-def renderer(tmp_path_factory) -> SdxlRenderer:
-    model = build_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl")
-    return SdxlRenderer(SdxlPipeline.load(str(model), device="cpu", dtype="float32"))
-
-
-@pytest.fixture
-async def objects(servers):
-    settings = RuntimeSettings(**{k.lower(): v for k, v in servers.as_env().items()})
-    async with ObjectStore(settings) as store:
-        await store.ensure_bucket(WORKSPACE_BUCKET)
-        yield store
 
 
 async def run_job(private_nc, objects, renderer, request, *, max_attempts: int = 3):

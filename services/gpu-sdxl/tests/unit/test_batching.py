@@ -15,22 +15,11 @@ from atelier.contracts import examples
 from atelier.contracts.generation import ImageRef, Reference
 from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.gpu_sdxl.renderer import SdxlRenderer
-from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
 from atelier.inference.jobs import RenderJob
 from atelier.inference.pipelines import BatchPart
 from atelier.inference.progress import GenerationInterrupted, StepHooks
 
 SHAPE = {"width": 64, "height": 64, "steps": 4, "guidance_scale": 6.0}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl")
-
-
-@pytest.fixture(scope="module")
-def sdxl(model_dir: Path) -> SdxlPipeline:
-    return SdxlPipeline.load(str(model_dir), device="cpu")
 
 
 def pixels(image: Image.Image) -> np.ndarray:

@@ -17,16 +17,6 @@ PROMPT = "a watercolour fox in the snow"
 COMMON = {"width": 64, "height": 64, "steps": 2, "guidance_scale": 5.0}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl")
-
-
-@pytest.fixture(scope="module")
-def sdxl(model_dir: Path) -> SdxlPipeline:
-    return SdxlPipeline.load(str(model_dir), device="cpu")
-
-
 def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.int16)
 

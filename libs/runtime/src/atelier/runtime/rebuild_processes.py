@@ -47,60 +47,48 @@ class RebuildProcesses:
         # process ready to run (a spawn would import them again in every one).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["__main__", __name__, type(projection).__module__])
-        shares = self.shares()
+        shares = [
+            _Share(self.nats_url, self.database_url, projection, schema, share, batch_size)
+            for share in self.shares()
+        ]
         with ProcessPoolExecutor(len(shares), mp_context=context) as pool:
             used = await asyncio.gather(
-                *(
-                    loop.run_in_executor(
-                        pool,
-                        _fill_share,
-                        self.nats_url,
-                        self.database_url,
-                        projection,
-                        schema,
-                        share,
-                        batch_size,
-                    )
-                    for share in shares
-                )
+                *(loop.run_in_executor(pool, share.fill) for share in shares)
             )
         return sum(used)
 
 
-def _fill_share(
-    nats_url: str,
-    database_url: str,
-    projection: Projection,
-    schema: str,
-    partitions: tuple[int, ...],
-    batch_size: int,
-) -> float:
-    """(In a process of its own.) The CPU seconds this process used."""
-    asyncio.run(_fill(nats_url, database_url, projection, schema, partitions, batch_size))
-    return time.process_time()
+@dataclass(frozen=True)
+class _Share:
+    """What one process applies, and where (sent to it pickled)."""
 
+    nats_url: str
+    database_url: str
+    projection: Projection
+    schema: str
+    partitions: tuple[int, ...]
+    batch_size: int
 
-async def _fill(
-    nats_url: str,
-    database_url: str,
-    projection: Projection,
-    schema: str,
-    partitions: tuple[int, ...],
-    batch_size: int,
-) -> None:
-    nc = await connect(nats_url, name=f"rebuild-{projection.name}-{partitions[0]}")
-    pool = await create_pool(database_url, schema, max_size=2)
-    try:
-        runner = ProjectionRunner(
-            js=nc.jetstream(),
-            pool=pool,
-            projection=projection,
-            schema=schema,
-            batch_size=batch_size,
-            replay=True,
-            partitions=partitions,
-        )
-        await runner.run(asyncio.Event(), until_caught_up=True, prepared=True)
-    finally:
-        await pool.close()
-        await nc.close()
+    def fill(self) -> float:
+        """(In a process of its own.) The CPU seconds this process used."""
+        asyncio.run(self._fill())
+        return time.process_time()
+
+    async def _fill(self) -> None:
+        name = f"rebuild-{self.projection.name}-{self.partitions[0]}"
+        nc = await connect(self.nats_url, name=name)
+        pool = await create_pool(self.database_url, self.schema, max_size=2)
+        try:
+            runner = ProjectionRunner(
+                js=nc.jetstream(),
+                pool=pool,
+                projection=self.projection,
+                schema=self.schema,
+                batch_size=self.batch_size,
+                replay=True,
+                partitions=self.partitions,
+            )
+            await runner.run(asyncio.Event(), until_caught_up=True, prepared=True)
+        finally:
+            await pool.close()
+            await nc.close()
