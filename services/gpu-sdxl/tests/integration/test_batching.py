@@ -229,6 +229,49 @@ async def test_a_job_cancelled_inside_a_batch_leaves_it_and_the_others_complete(
     assert steps_by_then < 20
 
 
+async def test_a_job_cancelled_while_it_waits_for_a_call_ends_at_once(
+    private_nc, objects, renderer
+):
+    """A job that cannot share the running call (other steps) waits for it; cancelled
+    meanwhile, it ends then, not when the call it waited for is over."""
+    bus, spy = EventBus(private_nc), Spy(renderer)
+    steps: list[int] = []
+
+    def step(module, args, kwargs) -> None:
+        steps.append(1)
+        time.sleep(0.05)
+
+    hook = renderer.pipeline._text2img.unet.register_forward_pre_hook(step, with_kwargs=True)
+    running_job, waiting_job = job("running", steps=30), job("waiting", steps=5)
+    await bus.publish(running_job)
+    try:
+        async with running(private_nc, objects, spy, window=0.0):
+            async with asyncio.timeout(60):
+                while len(steps) < 3:
+                    await asyncio.sleep(0.02)
+            await bus.publish(waiting_job)
+            await asyncio.sleep(0.3)  # in the worker's hands, behind the running call
+            await bus.publish(
+                GenerationCancelRequested.create(
+                    source="gateway",
+                    user_id=waiting_job.user_id,
+                    data=GenerationCancelRequestedData(
+                        job_id=waiting_job.data.job_id, model="sdxl"
+                    ),
+                )
+            )
+            cancelled = await outcome(bus, waiting_job)
+            steps_by_then = len(steps)
+            completed = await outcome(bus, running_job)
+    finally:
+        hook.remove()
+    assert isinstance(cancelled, GenerationCancelled)
+    assert cancelled.data.at_step is None
+    assert isinstance(completed, GenerationCompleted)
+    assert steps_by_then < 30, "it waited for the other job's call"
+    assert [call[0][0] for call in spy.calls] == ["running"]
+
+
 async def test_a_failure_ends_with_the_job_that_caused_it(private_nc, objects, renderer):
     def poisoned(jobs):
         if any(j.spec.prompt == "poison" for j in jobs):

@@ -91,14 +91,15 @@ def consumer_config(model: str, *, ack_wait: float = 60.0) -> ConsumerConfig:
 @dataclass(frozen=True)
 class _Pending:
     """A job handed to the batcher: its request, its delivery's attempt, its input images,
-    the trace context of its handler (what the group does for it belongs to its trace), and
-    the step at which it left a running call when cancelled (set from the render thread)."""
+    the trace context of its handler (what the group does for it belongs to its trace), and,
+    once cancelled, the step it stopped at: None while it waited for its group, else the
+    step at which it left its running call (set from the render thread)."""
 
     request: GenerationRequested
     attempt: int
     images: dict[ImageRef, Image.Image]
     trace: otel_context.Context
-    stopped: asyncio.Future[int]
+    stopped: asyncio.Future[int | None]
 
     @property
     def spec(self) -> GenerationSpec:
@@ -149,6 +150,8 @@ class GenerationWorker:
         self.source = f"gpu-{renderer.model}"
         #: Jobs whose cancellation was seen on the bus while they may be running.
         self.cancelled: set[uuid.UUID] = set()
+        #: Jobs handed to the batcher whose call has not started yet.
+        self.waiting: dict[uuid.UUID, _Pending] = {}
         #: Set when the device broke: the service ends (see `FatalDeviceError`).
         self.broken = asyncio.Event()
         self.batcher: Batcher[_Pending, _Done] = Batcher(
@@ -174,7 +177,10 @@ class GenerationWorker:
         """Learn of cancel requests as they are appended (core NATS sees JetStream traffic)."""
 
         async def on_cancel(msg) -> None:
-            self.cancelled.add(uuid.UUID(msg.subject.split(".")[-2]))
+            job_id = uuid.UUID(msg.subject.split(".")[-2])
+            self.cancelled.add(job_id)
+            if (pending := self.waiting.get(job_id)) is not None:
+                _settle_once(pending.stopped, None)  # it needs no call to end
 
         subject = subjects.generation_events("cancel_requested", model=self.renderer.model)
         await self.bus.nc.subscribe(subject, cb=on_cancel)
@@ -232,14 +238,18 @@ class GenerationWorker:
         await self._settle(request, delivery.attempt, done)
 
     async def _outcome(self, pending: _Pending) -> _Done:
-        """The job's outcome from its group; a job cancelled inside a running call is
-        cancelled as soon as it left the call, without waiting for the others in it."""
+        """The job's outcome from its group; a cancelled job's as soon as it is cancelled
+        while it waits, or left its running call, without waiting for the others' call."""
+        job_id = pending.request.data.job_id
+        self.waiting[job_id] = pending
         group = asyncio.ensure_future(self.batcher.submit(pending))
         try:
             await asyncio.wait({group, pending.stopped}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             group.cancel()
             raise
+        finally:
+            self.waiting.pop(job_id, None)
         if group.done():
             return group.result()
         group.add_done_callback(_forget)  # the group's later word on this job changes nothing
@@ -300,6 +310,10 @@ class GenerationWorker:
         done: list[_Done] = [_Done(Stopped(None)) for _ in group]
         cancelled = await asyncio.gather(*(self._cancel_asked(p.request) for p in group))
         running = [index for index, asked in enumerate(cancelled) if not asked]
+        for pending, asked in zip(group, cancelled, strict=True):
+            self.waiting.pop(pending.request.data.job_id, None)
+            if asked:  # its handler need not wait for the others' call
+                _settle_once(pending.stopped, None)
         if not running:
             return done
         await asyncio.gather(*(self._started(group[index]) for index in running))
@@ -444,7 +458,7 @@ class GenerationWorker:
         return RenderJob(spec=request.data.spec, images=pending.images, hooks=hooks)
 
 
-def _settle_once(future: asyncio.Future[int], step: int) -> None:
+def _settle_once(future: asyncio.Future[int | None], step: int | None) -> None:
     if not future.done():
         future.set_result(step)
 
