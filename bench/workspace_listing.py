@@ -26,10 +26,18 @@ from atelier.platform.local import Platform
 from atelier.runtime import cursors
 from atelier.runtime.objects import ObjectStore
 from atelier.workspace.queries import LIST, LIST_AFTER
-from bench import Report, run_alone
+from bench import Record, Report, run_alone
 from bench._platform import env_int, median, ms, on_platform, percentile, quick
 
 PAGE = 50  # the API's default page size
+TARGET_MS = 3.0
+MISSED = (
+    "with the URLs signed already, what is left is the request's path, not the query "
+    "(below): the gateway's middleware and JWT check, a NATS request to the workspace "
+    "service, its JSON reply decoded and validated by the gateway and validated and "
+    "encoded again as the response. Closing it: the gateway passing the reply's bytes "
+    "through, or reading the projection itself (it is a read model)."
+)
 COLUMNS = (
     "id", "user_id", "job_id", "asset_index", "asset_type", "storage_key", "thumbnail_key",
     "mime_type", "file_size_bytes", "width", "height", "duration_seconds", "generation_seed",
@@ -145,17 +153,36 @@ async def _bench(report: Report, platform: Platform) -> None:
         plans = await _plans(conn, user, keys[-1])
     finally:
         await conn.close()
-    signing = []
-    async with ObjectStore(settings) as objects:
-        for _ in range(20):
-            started = time.perf_counter()
-            for i in range(2 * PAGE):
-                await objects.presign_get(WORKSPACE_BUCKET, f"{user}/{i}.png", 3600)
-            signing.append(time.perf_counter() - started)
+    signing = await _signing(settings)
     report.add(
         "Workspace listing",
         _render(total, user_rows, seeded, listed, first, walk, sql, signing, plans),
     )
+    report.record(
+        Record(
+            "listing_p50_ms",
+            round(median(first) * 1000, 2),
+            "ms",
+            target=TARGET_MS,
+            met=median(first) * 1000 < TARGET_MS,
+            baseline=round(median(walk) * 1000, 2),
+            baseline_name="every page listed once (its URLs signed afresh)",
+        )
+    )
+
+
+async def _signing(settings) -> dict[str, list[float]]:
+    """Seconds to sign the URLs of a page of new objects, and of the same page again
+    within the signing window; 20 pages."""
+    times: dict[str, list[float]] = {"first": [], "again": []}
+    async with ObjectStore(settings) as objects:
+        for page in range(20):
+            for when in times:
+                started = time.perf_counter()
+                for i in range(2 * PAGE):
+                    await objects.presign_get(WORKSPACE_BUCKET, f"u/{page}/{i}.png", 3600)
+                times[when].append(time.perf_counter() - started)
+    return times
 
 
 def _render(total, user_rows, seeded, listed, first, walk, sql, signing, plans) -> str:
@@ -174,7 +201,15 @@ def _render(total, user_rows, seeded, listed, first, walk, sql, signing, plans) 
         row("endpoint, first page, asked repeatedly", first),
         row("endpoint, every page of the user by cursor", walk),
         row("the SQL alone, the same pages", sql),
-        row(f"signing alone, {2 * PAGE} URLs (one page)", signing),
+        row(f"signing alone, {2 * PAGE} URLs of a page listed the first time", signing["first"]),
+        row(f"signing alone, the same {2 * PAGE} URLs again in the window", signing["again"]),
+        "",
+        "A page asked again within the signing window (SIGNED_URL_WINDOW_SECONDS, the "
+        "first row) gets the URLs signed for it the first time: the same URLs, so a browser "
+        "or CDN fetches nothing again, and no signing. A page listed the first time in a "
+        "window (the walk by cursor) still signs its 100 URLs with botocore's signer. "
+        f"Target p50 < {TARGET_MS:g} ms for a page asked again: "
+        + ("met." if median(first) * 1000 < TARGET_MS else "**missed**: " + MISSED),
         "",
         "Plans (EXPLAIN ANALYZE):",
         "",

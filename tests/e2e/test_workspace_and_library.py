@@ -4,6 +4,7 @@ objects are checked in the buckets, not just rows."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
@@ -56,6 +57,26 @@ async def test_save_copies_the_files_into_the_library_once(platform):
     async with store(platform) as s3:
         original = await s3.get(WORKSPACE_BUCKET, f"{user}/{first['job_id']}/0.png")
         assert await s3.get(LIBRARY_BUCKET, key) == original
+
+
+async def test_listings_within_a_signing_window_give_the_same_urls(platform):
+    """A browser or CDN caches a thumbnail by its URL: listings sign as of the start of a
+    window (SIGNED_URL_WINDOW_SECONDS, 300 s), so the next listing gives the same URLs."""
+
+    async def urls(api) -> list[tuple[str, str]]:
+        return [(a["file_url"], a["thumbnail_url"]) for a in await workspace_items(api)]
+
+    user = uuid.uuid4()
+    async with client(platform, user) as api:
+        await seeded_assets(platform, api, user, 2)
+        first, second = await urls(api), await urls(api)
+        if first != second:  # the two straddled a window's end: a third is in the second's
+            first, second = second, await urls(api)
+    assert first == second
+    async with httpx.AsyncClient(timeout=10) as http:
+        for file_url, thumbnail_url in first:
+            assert (await http.get(file_url)).status_code == 200
+            assert (await http.get(thumbnail_url)).status_code == 200
 
 
 async def test_discard_removes_the_row_and_both_objects(platform):

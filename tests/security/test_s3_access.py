@@ -12,6 +12,7 @@ import pytest
 
 from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
 from atelier.platform.local import Platform
+from atelier.runtime.objects import ObjectStore
 from tests.helpers import client, eventually, seed_workspace, store, tiny_png, workspace_items
 from tests.security.figures import refused
 
@@ -65,7 +66,9 @@ async def test_a_signed_url_reaches_its_own_object_only(platform: Platform) -> N
 
 async def test_signed_urls_expire(platform: Platform) -> None:
     completed = await seed_workspace(platform, uuid.uuid4(), 1)
-    async with store(platform) as s3:
+    # signed as of now (no window), for one second
+    settings = platform.settings().model_copy(update={"signed_url_window_seconds": 0})
+    async with ObjectStore(settings) as s3:
         url = await s3.presign_get(WORKSPACE_BUCKET, completed.data.assets[0].storage_key, 1)
     async with httpx.AsyncClient(timeout=10) as http:
         assert (await http.get(url)).status_code == 200

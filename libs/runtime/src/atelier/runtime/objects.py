@@ -5,16 +5,23 @@ Presigned URLs are signed for the endpoint clients can reach
 SigV4 query signer but without a client's request pipeline (endpoint rules, event hooks,
 parameter validation): the same URL as `generate_presigned_url`, a third of the time, and
 a page of the workspace signs a hundred.
+
+They are signed as of the start of the current window (`SIGNED_URL_WINDOW_SECONDS`), with
+the window added to their lifetime, and remembered: within a window an object has one URL
+(cached by browsers and CDNs, identical across replicas), signed once.
 """
 
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import quote
 
 import aioboto3
-from botocore.auth import S3SigV4QueryAuth
+from botocore.auth import SIGV4_TIMESTAMP, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
@@ -29,9 +36,33 @@ class ObjectMissing(Exception):
     """The object to read or copy is not there."""
 
 
+#: SigV4's longest lifetime (seven days).
+MAX_URL_SECONDS = 7 * 24 * 3600
+#: Signed URLs an ObjectStore remembers (a page of 50 assets signs 100).
+SIGNED_URLS_KEPT = 50_000
+
+
+class _SignedAt(S3SigV4QueryAuth):
+    """botocore's S3 query signer, as of a given time instead of now. botocore's `add_auth`
+    takes the time from its clock; the rest is its own steps, in its order."""
+
+    def __init__(self, credentials, region: str, expires: int, at: datetime) -> None:
+        super().__init__(credentials, "s3", region, expires=expires)
+        self._at = at
+
+    def add_auth(self, request: AWSRequest) -> None:
+        request.context["timestamp"] = self._at.strftime(SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        string_to_sign = self.string_to_sign(request, self.canonical_request(request))
+        self._inject_signature_to_request(request, self.signature(string_to_sign, request))
+
+
 class ObjectStore:
-    def __init__(self, settings: RuntimeSettings) -> None:
+    def __init__(self, settings: RuntimeSettings, clock: Callable[[], float] = time.time) -> None:
+        """`clock`: the time presigned URLs are signed by (a test's own)."""
         self._settings = settings
+        self._clock = clock
+        self._signed = lru_cache(maxsize=SIGNED_URLS_KEPT)(self._sign)
         self._stack = contextlib.AsyncExitStack()
         self._client = None
         self._credentials = Credentials(
@@ -150,12 +181,23 @@ class ObjectStore:
         return asset.model_copy(update={"storage_key": key, "thumbnail_key": thumbnail_key})
 
     async def presign_get(self, bucket: str, key: str, expires_seconds: int) -> str:
-        """A GET URL for `bucket`/`key`, path style, valid for `expires_seconds`."""
+        """A GET URL for `bucket`/`key`, path style, valid for at least `expires_seconds`
+        (at most one signing window more); the same URL all through the window."""
+        window = self._settings.signed_url_window_seconds
+        now = int(self._clock())
+        if window:
+            start = now - now % window
+            expires_seconds = min(expires_seconds + window, MAX_URL_SECONDS)
+        else:
+            start = now
+        return self._signed(bucket, key, expires_seconds, start)
+
+    def _sign(self, bucket: str, key: str, expires_seconds: int, at: int) -> str:
         request = AWSRequest(
             method="GET", url=f"{self._public_root}/{bucket}/{quote(key, safe='/~')}"
         )
-        signer = S3SigV4QueryAuth(
-            self._credentials, "s3", self._settings.s3_region, expires=expires_seconds
+        signed_at = datetime.fromtimestamp(at, UTC)
+        _SignedAt(self._credentials, self._settings.s3_region, expires_seconds, signed_at).add_auth(
+            request
         )
-        signer.add_auth(request)
         return request.url

@@ -33,6 +33,11 @@ class RuntimeSettings(BaseSettings):
     #: dead-lettered (retried with a growing delay, up to 5 minutes: about 2 hours).
     reactor_concurrency: int = Field(default=8, ge=1, le=256)
     reactor_max_attempts: int = Field(default=30, ge=1)
+    #: Presigned URLs are signed as of the start of a window this long, so a listing or an
+    #: event stream gives the same URL for an object the whole window (browsers and CDNs
+    #: cache what they fetched) and the signature is computed once; each URL then lives its
+    #: lifetime plus up to one window. 0: signed as of now, each URL new.
+    signed_url_window_seconds: int = Field(default=300, ge=0, le=3600)
 
     @property
     def presign_endpoint_url(self) -> str:
