@@ -141,6 +141,13 @@ def supervised_restarts(platform: Platform) -> dict[str, int]:
     return {name: service.restarts for name, service in platform.services.items()}
 
 
+def restarted_since(platform: Platform, before: dict[str, int]) -> dict[str, int]:
+    """The services the supervisor restarted since `before` (`supervised_restarts`), and
+    how often."""
+    now = supervised_restarts(platform)
+    return {name: now[name] - n for name, n in before.items() if now[name] != n}
+
+
 async def kill_worker_mid_job(stack: Stack, load: Load) -> Recovery:
     """A slow job of the load's user: kill -9 its worker at one of the job's first steps."""
     platform = stack.platform

@@ -13,12 +13,12 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
 from atelier.platform.local import Platform
 from atelier.stack.servers import EmbeddedServers
-from tests.chaos import invariants
 from tests.chaos.cluster import (
     FAULTS,
     ClusterStack,
@@ -26,10 +26,10 @@ from tests.chaos.cluster import (
     ServiceLogs,
     every_copy_current,
 )
-from tests.chaos.faults import all_ready, projection_backlog, supervised_restarts
+from tests.chaos.faults import restarted_since, supervised_restarts
 from tests.chaos.figures import CLUSTER_FIGURES, ClusterFigures
 from tests.chaos.load import Load
-from tests.helpers import eventually
+from tests.chaos.rounds import drive_through, settle
 
 pytestmark = [pytest.mark.chaos_cluster, pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -79,29 +79,9 @@ async def test_the_platform_is_whole_again_after(cluster, fault: str) -> None:
     restarts = supervised_restarts(platform)
     logs = ServiceLogs(platform)
     async with LeaderWatch(platform) as watch:
-        driving = asyncio.create_task(load.run(platform))
-        try:
-            await load.wait_accepted(1)
-            recovery = await FAULTS[fault](cluster, load)
-            unready = await all_ready(platform)
-            await eventually(lambda: _no_backlog(platform), timeout=120)
-            figures.down_s = round(recovery.down_s, 1)
-            figures.recover_s = round(time.monotonic() - recovery.restored_at, 1)
-            figures.recoveries = len({recovery.process} | unready)
-            async with asyncio.timeout(420):
-                await driving
-        finally:
-            driving.cancel()
-    assert not load.unexpected, load.unexpected
-    settling = time.monotonic()
-    outcomes = await invariants.await_outcomes(platform, load)
-    await invariants.check(platform, LOADS)
-    lacking = await _whole_within(platform, 60)
-    figures.settle_s = round(time.monotonic() - settling, 1)
-    figures.requests, figures.failed_requests = load.requests, load.failed_requests
-    figures.accepted, figures.actions = len(load.accepted), load.actions
-    figures.completed, figures.failed = outcomes["completed"], outcomes["failed"]
-    figures.cancelled = outcomes["cancelled"]
+        await drive_through(platform, load, figures, lambda: FAULTS[fault](cluster, load))
+    every_copy_back = partial(_whole_within, platform, 60)
+    lacking = await settle(platform, load, LOADS, figures, also=every_copy_back)
     figures.leaderless_s = round(watch.leaderless_s, 1)
     figures.longest_leaderless_s = round(watch.longest_s, 1)
     figures.leader_changes = watch.changes
@@ -111,8 +91,7 @@ async def test_the_platform_is_whole_again_after(cluster, fault: str) -> None:
     assert lacking == [], "the cluster did not get its copies back"
     assert figures.completed + figures.failed + figures.cancelled == figures.accepted
     # The services rode the fault out: their supervisor restarted none of them.
-    now = supervised_restarts(platform)
-    restarted = {name: now[name] - n for name, n in restarts.items() if now[name] != n}
+    restarted = restarted_since(platform, restarts)
     assert restarted == {}, f"restarted by the supervisor: {restarted}"
 
 
@@ -123,7 +102,3 @@ async def _whole_within(platform: Platform, timeout: float) -> list[str]:
     while (lacking := await every_copy_current(platform)) and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
     return lacking
-
-
-async def _no_backlog(platform: Platform) -> bool:
-    return await projection_backlog(platform) == 0
