@@ -11,7 +11,7 @@ from PIL import Image
 
 from atelier.contracts.generation import AssetType, GenerationSpec, ImageRef
 from atelier.inference.media import encode_mp4, encode_png, webp_thumbnail
-from atelier.inference.pipelines import CallArguments, LoadedPipelines
+from atelier.inference.pipelines import BatchPart, CallArguments, LoadedPipelines
 from atelier.inference.progress import GenerationInterrupted, StepHooks
 
 
@@ -94,6 +94,18 @@ class RenderJob:
     def indices(self) -> range:
         """The job's indices of the images this part makes."""
         return range(self.first, self.first + self.image_count)
+
+    def batch_part(self, image: Image.Image | None = None) -> BatchPart:
+        """This job's (or part's) share of a batched call: its prompts, the seed of its
+        first image, how many it makes, its hooks, and its input image if any."""
+        return BatchPart(
+            prompt=self.spec.prompt,
+            negative_prompt=self.spec.negative_prompt,
+            seed=self.spec.seed + self.first,
+            count=self.image_count,
+            hooks=self.hooks,
+            image=image,
+        )
 
     def arguments(self, seed: int) -> CallArguments:
         """The keyword arguments every pipeline call of this job shares."""

@@ -10,7 +10,6 @@ from collections.abc import Hashable, Sequence
 from atelier.contracts.generation import GenerationSpec
 from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.inference.jobs import RenderedFile, RenderJob, RenderResult, only
-from atelier.inference.pipelines import BatchPart
 from atelier.inference.progress import GenerationInterrupted
 
 
@@ -49,14 +48,7 @@ class SdxlRenderer:
             "guidance_scale": spec.guidance_scale,
         }
         parts = [
-            BatchPart(
-                prompt=job.spec.prompt,
-                negative_prompt=job.spec.negative_prompt,
-                seed=job.spec.seed + job.first,
-                count=job.image_count,
-                hooks=job.hooks,
-                image=job.images[job.spec.reference.image] if job.spec.reference else None,
-            )
+            job.batch_part(job.images[job.spec.reference.image] if job.spec.reference else None)
             for job in jobs
         ]
         if spec.reference is None:

@@ -12,7 +12,6 @@ from collections.abc import Hashable, Sequence
 from atelier.contracts.generation import GenerationSpec
 from atelier.gpu_wan.pipeline import WAN_FPS, WanPipelines
 from atelier.inference.jobs import BadRequest, RenderedFile, RenderJob, RenderResult, only
-from atelier.inference.pipelines import BatchPart
 from atelier.inference.progress import GenerationInterrupted
 
 
@@ -39,18 +38,8 @@ class WanRenderer:
         key = self.batch_key(spec)
         if key is None or any(self.batch_key(job.spec) != key for job in jobs):
             raise ValueError("jobs with frames, or of different batch keys, cannot share a call")
-        parts = [
-            BatchPart(
-                prompt=job.spec.prompt,
-                negative_prompt=job.spec.negative_prompt,
-                seed=job.spec.seed + job.first,
-                count=job.image_count,
-                hooks=job.hooks,
-            )
-            for job in jobs
-        ]
         results = self.pipeline.text_to_video_batch(
-            parts,
+            [job.batch_part() for job in jobs],
             num_frames=_frames(spec),
             width=spec.width,
             height=spec.height,
