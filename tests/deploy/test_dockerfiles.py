@@ -1,5 +1,6 @@
-"""Static checks of the Dockerfiles (no Docker engine here to build them), read with
-BuildKit's own parser (the `dockerfile` package), so a syntax error fails too."""
+"""Static checks of the images (no Docker engine here to build them): deploy/docker/Dockerfile,
+read with BuildKit's own parser (the `dockerfile` package), so a syntax error fails too, and
+docker-bake.hcl, which names each image's target and the repo packages it installs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 
 from tests.deploy.k8s import ROOT, SERVICES
 
+DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
+BAKE = ROOT / "docker-bake.hcl"
 #: Image -> the package directory it installs; the ops image (the platform application)
 #: runs provision and rebuild.
 IMAGES = {name: ROOT / "services" / name for name in SERVICES} | {"ops": ROOT / "apps" / "platform"}
@@ -21,14 +24,31 @@ LOCAL_PACKAGES = {
 }
 
 
-def stages(path: Path) -> list[list[dockerfile.Command]]:
-    """The instructions of each build stage, FROM first."""
-    found: list[list[dockerfile.Command]] = []
+def stages(path: Path = DOCKERFILE) -> dict[str, list[dockerfile.Command]]:
+    """The instructions of each build stage, FROM first, by stage name (in file order)."""
+    found: dict[str, list[dockerfile.Command]] = {}
     for command in dockerfile.parse_file(str(path)):
         if command.cmd == "FROM":
-            found.append([])
-        found[-1].append(command)
+            current = found.setdefault(command.value[-1] if len(command.value) > 1 else "", [])
+        current.append(command)
     return found
+
+
+def image_instructions(target: str) -> list[dockerfile.Command]:
+    """The instructions that make the image of a target: its base stages' first."""
+    all_stages = stages()
+    chain = all_stages[target]
+    while chain[0].value[0] in all_stages:
+        chain = all_stages[chain[0].value[0]] + chain
+    return chain
+
+
+def bake_packages() -> dict[str, list[str]]:
+    """Image -> PACKAGES, as the rows of docker-bake.hcl's matrix give them."""
+    rows = re.findall(
+        r'\{\s*name\s*=\s*"([^"]+)",\s*packages\s*=\s*"([^"]+)"\s*\}', BAKE.read_text()
+    )
+    return {name: packages.split() for name, packages in rows}
 
 
 def local_dependencies(package_dir: Path) -> set[Path]:
@@ -43,52 +63,56 @@ def local_dependencies(package_dir: Path) -> set[Path]:
 
 
 @pytest.fixture(params=sorted(IMAGES))
-def image(request: pytest.FixtureRequest) -> tuple[str, Path, Path]:
-    package_dir = IMAGES[request.param]
-    dockerfile = package_dir / "Dockerfile"
-    assert dockerfile.is_file(), f"{request.param} has no Dockerfile"
-    return request.param, package_dir, dockerfile
+def image(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    assert request.param in stages(), f"{request.param} has no target in {DOCKERFILE}"
+    return request.param, IMAGES[request.param]
 
 
-def test_multi_stage_on_pinned_base_images(image):
-    _, _, dockerfile = image
-    all_stages = stages(dockerfile)
+def test_bake_builds_every_image():
+    assert sorted(bake_packages()) == sorted(IMAGES)
+
+
+def test_multi_stage_on_pinned_base_images():
+    all_stages = stages()
     assert len(all_stages) >= 2, "build and runtime stages"
-    names: set[str] = set()
-    for first, *_ in all_stages:
-        base, *alias = first.value
-        if base not in names:
+    for first, *_ in all_stages.values():
+        base = first.value[0]
+        if base not in all_stages:
             repository, _, tag = base.rpartition(":")
             assert "@sha256:" in base or (repository and tag and tag != "latest"), base
-        if alias:
-            names.add(alias[-1])
 
 
 def test_runs_as_a_non_root_user(image):
-    _, _, dockerfile = image
-    users = [c.value[0] for c in stages(dockerfile)[-1] if c.cmd == "USER"]
-    assert users, "the final stage sets no USER"
+    name, _ = image
+    users = [c.value[0] for c in image_instructions(name) if c.cmd == "USER"]
+    assert users, "the image sets no USER"
     uid = users[-1].split(":")[0]
     assert uid.isdigit(), "a numeric UID lets the kubelet check runAsNonRoot"
     assert int(uid) != 0
 
 
 def test_installs_the_package_with_every_repo_package_it_needs(image):
-    _, package_dir, dockerfile = image
+    name, package_dir = image
+    installed = {ROOT / package for package in bake_packages()[name]}
+    assert local_dependencies(package_dir) <= installed
+    # The venv comes from a build stage that copies them in and installs PACKAGES.
+    all_stages = stages()
+    (build,) = [
+        all_stages[c.flags[0].removeprefix("--from=")]
+        for c in image_instructions(name)
+        if c.cmd == "COPY" and c.value[0] == "/opt/venv"
+    ]
+    assert any(c.cmd == "ARG" and c.value[0] == "PACKAGES" for c in build)
     copied = {
-        ROOT / source
-        for stage in stages(dockerfile)
-        for c in stage
-        if c.cmd == "COPY" and not c.flags
-        for source in c.value[:-1]
+        ROOT / source for c in build if c.cmd == "COPY" and not c.flags for source in c.value[:-1]
     }
-    for needed in local_dependencies(package_dir):
+    for needed in installed:
         assert any(needed == c or c in needed.parents for c in copied), needed
 
 
 def test_entrypoint_starts_the_package(image):
-    _, package_dir, dockerfile = image
-    (entrypoint,) = [c for c in stages(dockerfile)[-1] if c.cmd == "ENTRYPOINT"]
+    name, package_dir = image
+    entrypoint = [c for c in image_instructions(name) if c.cmd == "ENTRYPOINT"][-1]
     assert entrypoint.json, "exec form: the process gets SIGTERM itself"
     assert entrypoint.value[:2] == ("python", "-m")
     module = entrypoint.value[2]
@@ -97,7 +121,7 @@ def test_entrypoint_starts_the_package(image):
 
 @pytest.mark.parametrize("service", [s for s in SERVICES if s.startswith("gpu-")])
 def test_gpu_images_run_on_a_cuda_runtime_base(service):
-    final_base = stages(IMAGES[service] / "Dockerfile")[-1][0].value[0]
+    final_base = image_instructions(service)[0].value[0]
     assert final_base.startswith("nvidia/cuda:")
     assert "-runtime-" in final_base
 

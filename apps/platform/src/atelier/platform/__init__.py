@@ -8,4 +8,4 @@ not a library (no `libs/` package imports it).
 - `atelier rebuild workspace|library`: a projection rebuilt from the log (`cli`);
 - the dev stack's identity: whose tokens the gateway trusts, and the demo tokens (`identity`).
 
-Its image is `atelier/ops` (apps/platform/Dockerfile)."""
+Its image is `atelier/ops` (the `ops` target of deploy/docker/Dockerfile)."""
