@@ -1,11 +1,14 @@
 """A projection for the runner's tests: it counts how often each event was applied."""
 
+import asyncio
 import uuid
 
 import asyncpg
 
 from atelier.contracts import subjects
 from atelier.contracts.envelope import Envelope
+from atelier.runtime.bus import EventBus
+from atelier.runtime.projection import ProjectionRunner
 
 
 class CountingProjection:
@@ -35,3 +38,17 @@ class CountingProjection:
 async def applied(pool, schema) -> dict[uuid.UUID, int]:
     rows = await pool.fetch(f"SELECT event_id, times FROM {schema}.applied")
     return {row["event_id"]: row["times"] for row in rows}
+
+
+def counting_runner(bus: EventBus, pool, schema: str, **options) -> ProjectionRunner:
+    """A runner of a new `CountingProjection` into `schema`, with the runner's `options`."""
+    return ProjectionRunner(
+        js=bus.js, pool=pool, projection=CountingProjection(), schema=schema, **options
+    )
+
+
+async def caught_up(runner: ProjectionRunner, position: int, timeout: float = 20) -> None:
+    """Wait until the runner has applied the log up to `position`."""
+    async with asyncio.timeout(timeout):
+        while await runner.position() < position:
+            await asyncio.sleep(0.05)

@@ -15,7 +15,7 @@ from atelier.contracts.streams import EVENTS
 from atelier.runtime.bus import EventBus
 from atelier.runtime.leases import PartitionLeases
 from atelier.runtime.projection import ProjectionRunner
-from libs.runtime.tests.integration.counting import CountingProjection, applied
+from libs.runtime.tests.integration.counting import applied, caught_up, counting_runner
 
 pytestmark = pytest.mark.integration
 
@@ -51,15 +51,8 @@ async def test_replicas_share_the_partitions_and_take_over_a_dead_ones(
 
     def replica() -> ProjectionRunner:
         leases = PartitionLeases(servers.database_url, f"{schema}.counting", PARTITIONS)
-        return ProjectionRunner(
-            js=bus.js,
-            pool=pool,
-            projection=CountingProjection(),
-            schema=schema,
-            batch_size=50,
-            idle_wait=0.2,
-            leases=leases,
-            lease_seconds=0.3,
+        return counting_runner(
+            bus, pool, schema, batch_size=50, idle_wait=0.2, leases=leases, lease_seconds=0.3
         )
 
     first, second = replica(), replica()
@@ -77,9 +70,7 @@ async def test_replicas_share_the_partitions_and_take_over_a_dead_ones(
         assert abs(len(first.held) - len(second.held)) <= 1
         events = [examples.completed() for _ in range(200)]
         last = max([await bus.publish(event) for event in events])
-        async with asyncio.timeout(20):
-            while await first.position() < last:
-                await asyncio.sleep(0.1)
+        await caught_up(first, last)
 
         stop_second.set()  # a replica goes away: its leases with it
         await tasks[1]
@@ -88,9 +79,7 @@ async def test_replicas_share_the_partitions_and_take_over_a_dead_ones(
                 await asyncio.sleep(0.1)
         more = [examples.completed() for _ in range(100)]
         last = max([await bus.publish(event) for event in more])
-        async with asyncio.timeout(20):
-            while await first.position() < last:
-                await asyncio.sleep(0.1)
+        await caught_up(first, last)
     finally:
         stop_first.set()
         stop_second.set()

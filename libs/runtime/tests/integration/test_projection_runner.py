@@ -23,7 +23,12 @@ from atelier.runtime.rebuild import rebuild
 from atelier.runtime.rebuild_processes import RebuildProcesses
 from atelier.runtime.writes import Writes
 from atelier.stack.servers.proxy import CuttingProxy
-from libs.runtime.tests.integration.counting import CountingProjection, applied
+from libs.runtime.tests.integration.counting import (
+    CountingProjection,
+    applied,
+    caught_up,
+    counting_runner,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +37,7 @@ async def run_until(runner: ProjectionRunner, position: int) -> None:
     await runner.prepare()
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
-    async with asyncio.timeout(20):
-        while await runner.position() < position:
-            await asyncio.sleep(0.05)
+    await caught_up(runner, position)
     stop.set()
     await task
 
@@ -73,20 +76,13 @@ async def test_two_replicas_share_the_work_without_doubling(private_nc, pool, sc
     bus = EventBus(private_nc)
     events = [examples.completed() for _ in range(40)]
     stop = asyncio.Event()
-    runners = [
-        ProjectionRunner(
-            js=bus.js, pool=pool, projection=CountingProjection(), schema=schema, batch_size=7
-        )
-        for _ in range(2)
-    ]
+    runners = [counting_runner(bus, pool, schema, batch_size=7) for _ in range(2)]
     await runners[0].prepare()
     tasks = [asyncio.create_task(runner.run(stop)) for runner in runners]
     last = 0
     for event in events:
         last = await bus.publish(event)
-    async with asyncio.timeout(20):
-        while await runners[0].position() < last:
-            await asyncio.sleep(0.05)
+    await caught_up(runners[0], last)
     stop.set()
     await asyncio.gather(*tasks)
     assert await applied(pool, schema) == {event.event_id: 1 for event in events}
@@ -99,7 +95,7 @@ async def test_a_poison_event_is_dead_lettered_and_skipped(private_nc, pool, sch
     await bus.js.publish(poison.subject, b'{"type": "generation.completed", "oops": 1}')
     last = await bus.publish(good)
 
-    runner = ProjectionRunner(js=bus.js, pool=pool, projection=CountingProjection(), schema=schema)
+    runner = counting_runner(bus, pool, schema)
     await run_until(runner, last)
     assert await applied(pool, schema) == {good.event_id: 1}
 
@@ -115,7 +111,7 @@ async def test_rebuild_stops_at_the_end_of_the_log(private_nc, pool, schema):
         await bus.publish(event)
     await bus.publish(examples.requested())  # not one the projection reads
 
-    runner = ProjectionRunner(js=bus.js, pool=pool, projection=CountingProjection(), schema=schema)
+    runner = counting_runner(bus, pool, schema)
     async with asyncio.timeout(20):
         await runner.run(asyncio.Event(), until_caught_up=True)
     assert await applied(pool, schema) == {event.event_id: 1 for event in events}
@@ -130,7 +126,7 @@ async def test_catch_up_in_applies_what_arrived_after_the_shadow_caught_up(
     early = [examples.completed() for _ in range(3)]
     for event in early:
         await bus.publish(event)
-    runner = ProjectionRunner(js=bus.js, pool=pool, projection=CountingProjection(), schema=schema)
+    runner = counting_runner(bus, pool, schema)
     await runner.run(asyncio.Event(), until_caught_up=True)
     late = [examples.completed() for _ in range(4)]
     sequences = [await bus.publish(event) for event in late]
@@ -151,7 +147,7 @@ async def test_a_rebuild_in_processes_applies_every_event_once_and_swaps(
     events = [examples.completed() for _ in range(300)]  # 300 users over 16 partitions
     for event in events:
         await bus.publish(event)
-    live = ProjectionRunner(js=bus.js, pool=pool, projection=CountingProjection(), schema=schema)
+    live = counting_runner(bus, pool, schema)
     await live.run(asyncio.Event(), until_caught_up=True)
 
     processes = RebuildProcesses(private_nats.url, servers.database_url, count=3)
@@ -279,15 +275,7 @@ async def test_a_message_lost_in_delivery_is_read_again(private_nc, pool, schema
         return batch
 
     monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", lossy_fetch)
-    runner = ProjectionRunner(
-        js=bus.js,
-        pool=pool,
-        projection=CountingProjection(),
-        schema=schema,
-        batch_size=8,
-        idle_wait=0.2,
-        gap_check_seconds=0.5,
-    )
+    runner = counting_runner(bus, pool, schema, batch_size=8, idle_wait=0.2, gap_check_seconds=0.5)
     await run_until(runner, last)
     assert await applied(pool, schema) == {event.event_id: 1 for event in events}
 
@@ -298,14 +286,7 @@ async def test_a_runner_that_makes_no_progress_with_events_waiting_is_stalled(
     """Another transaction holds the position (a stuck replica, a long manual query): the
     runner waits, and after `stall_seconds` says so (/readyz turns unready); it recovers."""
     bus = EventBus(private_nc)
-    runner = ProjectionRunner(
-        js=bus.js,
-        pool=pool,
-        projection=CountingProjection(),
-        schema=schema,
-        idle_wait=0.2,
-        stall_seconds=1.0,
-    )
+    runner = counting_runner(bus, pool, schema, idle_wait=0.2, stall_seconds=1.0)
     check = projection_check(runner)
     await runner.prepare()
     stop = asyncio.Event()
@@ -322,9 +303,7 @@ async def test_a_runner_that_makes_no_progress_with_events_waiting_is_stalled(
             await asyncio.sleep(2.0)
             with pytest.raises(RuntimeError, match="no progress"):
                 await check()
-        async with asyncio.timeout(10):
-            while await runner.position() < last:
-                await asyncio.sleep(0.05)
+        await caught_up(runner, last, timeout=10)
         await check()
     finally:
         stop.set()
@@ -367,9 +346,7 @@ async def test_connections_broken_mid_batch_lose_no_event(private_nats, private_
             await asyncio.sleep(0.1)
         await asyncio.sleep(1)
         published.set()
-        async with asyncio.timeout(60):
-            while await runner.position() < last:
-                await asyncio.sleep(0.1)
+        await caught_up(runner, last, timeout=60)
     finally:
         published.set()
         stop.set()
@@ -380,8 +357,6 @@ async def test_connections_broken_mid_batch_lose_no_event(private_nats, private_
     assert await applied(pool, schema) == {event.event_id: 1 for event in events}
     assert proxy.cut_connections >= 6
     shadow = f"{schema}_rebuilt"
-    rebuilt = ProjectionRunner(
-        js=bus.js, pool=pool, projection=CountingProjection(), schema=shadow, replay=True
-    )
+    rebuilt = counting_runner(bus, pool, shadow, replay=True)
     await rebuilt.run(asyncio.Event(), until_caught_up=True)
     assert await applied(pool, shadow) == await applied(pool, schema)

@@ -25,10 +25,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNatsCluster]:
-    nodes = EmbeddedNatsCluster(tmp_path_factory.mktemp("cluster"))
-    nodes.start()
-    yield nodes
-    nodes.stop()
+    with EmbeddedNatsCluster(tmp_path_factory.mktemp("cluster")) as nodes:
+        yield nodes
     assert not any(node.running for node in nodes.nodes)
 
 

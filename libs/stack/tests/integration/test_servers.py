@@ -33,10 +33,8 @@ BUCKET = "stack-test"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
-    servers = EmbeddedServers(tmp_path_factory.mktemp("stack"))
-    servers.start()
-    yield servers
-    servers.stop()
+    with EmbeddedServers(tmp_path_factory.mktemp("stack")) as servers:
+        yield servers
     assert not any(server.running for server in servers.servers)
     ports = [*servers.s3.ports.values(), servers.s3.ports["s3-admin"] + 10000]
     assert not [p for port in ports for p in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")]

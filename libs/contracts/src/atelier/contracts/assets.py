@@ -5,17 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from atelier.contracts.generation import MAX_SEED, AssetType, MimeType, NegativePrompt, Prompt
-from atelier.contracts.storage import ObjectKey
-from atelier.contracts.text import (
-    BIGINT_MAX,
-    INTEGER_MAX,
-    SINGLE_LINE,
-    SingleLineText,
-    StorableJson,
-)
+from atelier.contracts.generation import MAX_SEED, AssetType, NegativePrompt, Prompt, StoredFile
+from atelier.contracts.text import SINGLE_LINE, SingleLineText, StorableJson
 
 Visibility = Literal["private", "unlisted", "public"]
 MAX_TAGS = 20
@@ -31,20 +24,10 @@ Title = Annotated[
 ]
 
 
-class AssetSnapshot(BaseModel):
+class AssetSnapshot(StoredFile):
     """A file with its generation metadata; events carry it whole, so a consumer never
     has to ask another service (and a rebuild never depends on another table)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    asset_type: AssetType
-    storage_key: ObjectKey
-    thumbnail_key: ObjectKey
-    mime_type: MimeType
-    file_size_bytes: int = Field(ge=1, le=BIGINT_MAX)
-    width: int = Field(ge=1, le=INTEGER_MAX)
-    height: int = Field(ge=1, le=INTEGER_MAX)
-    duration_seconds: float | None = Field(default=None, ge=0)
     generation_seed: int = Field(ge=0, le=MAX_SEED)
     original_prompt: Prompt
     negative_prompt: NegativePrompt | None = None

@@ -154,10 +154,9 @@ def generated_asset_id(job_id: uuid.UUID, index: int) -> uuid.UUID:
     return uuid.uuid5(_GENERATED_ASSET_NAMESPACE, f"{job_id}/{index}")
 
 
-class GeneratedAsset(_Frozen):
-    """One file a GPU service wrote into the workspace bucket."""
+class StoredFile(_Frozen):
+    """A file in a bucket, with its thumbnail: what it is and how large."""
 
-    index: int = Field(ge=0, lt=MAX_IMAGES)
     asset_type: AssetType
     storage_key: ObjectKey
     thumbnail_key: ObjectKey
@@ -166,6 +165,16 @@ class GeneratedAsset(_Frozen):
     width: int = Field(ge=1, le=INTEGER_MAX)
     height: int = Field(ge=1, le=INTEGER_MAX)
     duration_seconds: float | None = Field(default=None, ge=0)
+
+
+class _JobFile(_Frozen):
+    index: int = Field(ge=0, lt=MAX_IMAGES)
+
+
+# Pydantic takes the bases' fields last base first: `index`, the file's, then `seed`.
+class GeneratedAsset(StoredFile, _JobFile):
+    """One file a GPU service wrote into the workspace bucket."""
+
     seed: int = Field(ge=0, le=MAX_SEED)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from atelier.contracts import asset_columns, subjects
@@ -22,18 +23,12 @@ from atelier.runtime.bus import EventBus
 from atelier.runtime.rpc import RpcError
 
 
+@dataclass
 class LibraryCommands:
-    def __init__(
-        self,
-        bus: EventBus,
-        repository: LibraryRepository,
-        queries: LibraryQueries,
-        until_shown: Callable[[Envelope, int], Awaitable[object]],
-    ) -> None:
-        self.bus = bus
-        self.repository = repository
-        self.queries = queries
-        self.until_shown = until_shown
+    bus: EventBus
+    repository: LibraryRepository
+    queries: LibraryQueries
+    until_shown: Callable[[Envelope, int], Awaitable[object]]
 
     async def update_asset(self, command: api.UpdateAsset) -> api.LibraryAsset:
         decisions = await self._asset(command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from atelier.contracts import subjects
 from atelier.contracts import workspace as api
@@ -15,16 +16,11 @@ from atelier.workspace.domain.decisions import AssetDecisions
 from atelier.workspace.repository import AssetRepository, AssetRow
 
 
+@dataclass
 class WorkspaceCommands:
-    def __init__(
-        self,
-        bus: EventBus,
-        assets: AssetRepository,
-        until_shown: Callable[[Envelope, int], Awaitable[object]],
-    ) -> None:
-        self.bus = bus
-        self.assets = assets
-        self.until_shown = until_shown
+    bus: EventBus
+    assets: AssetRepository
+    until_shown: Callable[[Envelope, int], Awaitable[object]]
 
     async def save(self, command: api.SaveAsset) -> api.Saved:
         row = await self._asset(command)

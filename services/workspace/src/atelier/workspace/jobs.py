@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -143,20 +144,14 @@ class LatestProgress:
         return self._latest.get(job_id)
 
 
+@dataclass
 class JobQueries:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        bus: EventBus,
-        progress: LatestProgress,
-        wait_for: Callable[[int, uuid.UUID], Awaitable[bool]],
-    ) -> None:
-        self.pool = pool
-        self.bus = bus
-        self.progress = progress
-        #: Waits until the projection has applied a log position for a user's partition
-        #: (read-your-writes).
-        self.wait_for = wait_for
+    pool: asyncpg.Pool
+    bus: EventBus
+    progress: LatestProgress
+    #: Waits until the projection has applied a log position for a user's partition
+    #: (read-your-writes).
+    wait_for: Callable[[int, uuid.UUID], Awaitable[bool]]
 
     async def get_job(self, query: api.GetJob) -> api.JobStatus:
         row = await self._row(query)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 
 from .base import Endpoints
+from .group import ServerGroup
 from .nats import EmbeddedNats
 from .nats_cluster import EmbeddedNatsCluster
 from .postgres import EmbeddedPostgres
 from .s3 import EmbeddedS3
 
 
-class EmbeddedServers:
+class EmbeddedServers(ServerGroup):
     """NATS, PostgreSQL and S3 under one data directory:
 
     DATA/ports.json        the ports, reused on the next start while they are free
@@ -39,27 +38,7 @@ class EmbeddedServers:
     def servers(self) -> tuple[EmbeddedNats | EmbeddedNatsCluster, EmbeddedPostgres, EmbeddedS3]:
         return (self.nats, self.postgres, self.s3)
 
-    @property
-    def running(self) -> bool:
-        return all(server.running for server in self.servers)
-
-    def start(self) -> None:
-        """Start the three in parallel; if one fails, stop the others and raise its error."""
-        with ThreadPoolExecutor(len(self.servers), thread_name_prefix="start") as pool:
-            futures = [pool.submit(server.start) for server in self.servers]
-        errors = [exc for f in futures if (exc := f.exception()) is not None]
-        if errors:
-            self.stop()
-            raise errors[0]
-
-    def stop(self) -> None:
-        with ThreadPoolExecutor(len(self.servers), thread_name_prefix="stop") as pool:
-            for future in [pool.submit(server.stop) for server in self.servers]:
-                future.result()
-
-    def kill(self) -> None:
-        for server in self.servers:
-            server.kill()
+    members = servers
 
     @property
     def endpoints(self) -> Endpoints:
@@ -76,15 +55,3 @@ class EmbeddedServers:
             if isinstance(self.nats, EmbeddedNatsCluster)
             else 1,
         )
-
-    def __enter__(self) -> EmbeddedServers:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
 from atelier.contracts import permissions
 
+from .group import ServerGroup
 from .nats import EmbeddedNats, kept_passwords, refuse_other_shape
 from .ports import HOST, PortStore
 from .private import kept_secrets, write_private
@@ -120,7 +120,7 @@ class NatsClusterNode(EmbeddedNats):
                         raise ConnectionError(f"{what} has no leader yet")
 
 
-class EmbeddedNatsCluster:
+class EmbeddedNatsCluster(ServerGroup):
     """`nodes` nats-server nodes in one cluster; the Server protocol over all of them."""
 
     name = "nats"
@@ -138,32 +138,17 @@ class EmbeddedNatsCluster:
 
     # -- the Server protocol -------------------------------------------------------------
 
+    @property
+    def members(self) -> list[NatsClusterNode]:
+        return self.nodes
+
     def start(self) -> None:
-        """Start every node at once (a node alone has no quorum); if one fails, stop the
-        others and raise its error."""
+        """Start every node at once (a node alone has no quorum)."""
         names = [key for node in self.nodes for key in node.port_names.values()]
         ports = PortStore(self.data_dir / "ports.json").claim(names)
         for node in self.nodes:
             node.take_ports(ports)
-        with ThreadPoolExecutor(len(self.nodes), thread_name_prefix="start nats") as pool:
-            futures = [pool.submit(node.start) for node in self.nodes]
-        errors = [exc for f in futures if (exc := f.exception()) is not None]
-        if errors:
-            self.stop()
-            raise errors[0]
-
-    def stop(self) -> None:
-        with ThreadPoolExecutor(len(self.nodes), thread_name_prefix="stop nats") as pool:
-            for future in [pool.submit(node.stop) for node in self.nodes]:
-                future.result()
-
-    def kill(self) -> None:
-        for node in self.nodes:
-            node.kill()
-
-    @property
-    def running(self) -> bool:
-        return all(node.running for node in self.nodes)
+        super().start()
 
     # -- where clients connect -------------------------------------------------------------
 

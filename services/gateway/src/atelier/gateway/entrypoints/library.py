@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from atelier.contracts import library as api
 from atelier.contracts.assets import Tag
 from atelier.contracts.generation import AssetType
-from atelier.contracts.requests import MAX_PAGE_SIZE
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
+from atelier.gateway.entrypoints.paging import COMMAND_RESPONSES, PageLimit
 from atelier.gateway.problems import Problem, responses
 
 router = APIRouter(prefix="/v1/library", tags=["library"], responses=responses(401, 500))
-#: What a command on one asset or collection may answer besides its result.
-_COMMAND = responses(404, 409, 422, 503)
 
 
 @router.get("/assets", response_model=api.AssetPage, responses=responses(400, 422, 503))
@@ -28,7 +25,7 @@ async def list_assets(
     tag: Tag | None = None,
     favorite: bool | None = None,
     asset_type: AssetType | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    limit: PageLimit = 50,
     cursor: Cursor = None,
 ) -> api.AssetPage:
     filters = api.AssetFilters(
@@ -38,7 +35,7 @@ async def list_assets(
     return await gw.call(api.LIST_ASSETS, query, api.AssetPage)
 
 
-@router.patch("/assets/{asset_id}", response_model=api.LibraryAsset, responses=_COMMAND)
+@router.patch("/assets/{asset_id}", response_model=api.LibraryAsset, responses=COMMAND_RESPONSES)
 async def update_asset(
     asset_id: uuid.UUID, patch: api.AssetPatch, user: UserDep, gw: GatewayDep
 ) -> api.LibraryAsset:
@@ -55,7 +52,7 @@ async def update_asset(
     return await gw.call(api.UPDATE_ASSET, command, api.LibraryAsset)
 
 
-@router.delete("/assets/{asset_id}", response_model=api.Deleted, responses=_COMMAND)
+@router.delete("/assets/{asset_id}", response_model=api.Deleted, responses=COMMAND_RESPONSES)
 async def delete_asset(asset_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> api.Deleted:
     command = api.AssetRef(user_id=user.id, library_asset_id=asset_id)
     return await gw.call(api.DELETE_ASSET, command, api.Deleted)
@@ -65,7 +62,7 @@ async def delete_asset(asset_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> ap
     "/assets/{asset_id}/copy-to-workspace",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=api.CopiedToWorkspace,
-    responses=_COMMAND,
+    responses=COMMAND_RESPONSES,
 )
 async def copy_to_workspace(
     asset_id: uuid.UUID, user: UserDep, gw: GatewayDep
@@ -94,7 +91,9 @@ async def create_collection(
     return await gw.call(api.CREATE_COLLECTION, command, api.Collection)
 
 
-@router.patch("/collections/{collection_id}", response_model=api.Collection, responses=_COMMAND)
+@router.patch(
+    "/collections/{collection_id}", response_model=api.Collection, responses=COMMAND_RESPONSES
+)
 async def update_collection(
     collection_id: uuid.UUID, patch: api.CollectionPatch, user: UserDep, gw: GatewayDep
 ) -> api.Collection:
@@ -102,7 +101,9 @@ async def update_collection(
     return await gw.call(api.UPDATE_COLLECTION, command, api.Collection)
 
 
-@router.delete("/collections/{collection_id}", response_model=api.Deleted, responses=_COMMAND)
+@router.delete(
+    "/collections/{collection_id}", response_model=api.Deleted, responses=COMMAND_RESPONSES
+)
 async def delete_collection(collection_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> api.Deleted:
     """Its assets stay in the library, outside any collection."""
     command = api.CollectionRef(user_id=user.id, collection_id=collection_id)

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from atelier.contracts import library
 from atelier.contracts import workspace as api
-from atelier.contracts.requests import MAX_PAGE_SIZE
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
+from atelier.gateway.entrypoints.paging import COMMAND_RESPONSES, PageLimit
 from atelier.gateway.problems import responses
 
 router = APIRouter(prefix="/v1/workspace", tags=["workspace"], responses=responses(401, 500))
-#: What a command on one asset may answer besides its result.
-_COMMAND = responses(404, 409, 422, 503)
 
 
 @router.get("/assets", response_model=api.AssetPage, responses=responses(400, 422, 503))
 async def list_assets(
     user: UserDep,
     gw: GatewayDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    limit: PageLimit = 50,
     cursor: Cursor = None,
 ) -> api.AssetPage:
     """The unexpired workspace, newest job first, with short-lived signed URLs."""
@@ -30,7 +27,7 @@ async def list_assets(
     return await gw.call(api.LIST_ASSETS, query, api.AssetPage)
 
 
-@router.post("/assets/{asset_id}/save", response_model=api.Saved, responses=_COMMAND)
+@router.post("/assets/{asset_id}/save", response_model=api.Saved, responses=COMMAND_RESPONSES)
 async def save_asset(
     asset_id: uuid.UUID, user: UserDep, gw: GatewayDep, options: api.SaveOptions | None = None
 ) -> api.Saved:
@@ -43,7 +40,7 @@ async def save_asset(
     return await gw.call(api.SAVE_ASSET, command, api.Saved)
 
 
-@router.delete("/assets/{asset_id}", response_model=api.Discarded, responses=_COMMAND)
+@router.delete("/assets/{asset_id}", response_model=api.Discarded, responses=COMMAND_RESPONSES)
 async def discard_asset(asset_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> api.Discarded:
     """Discard: the row and both objects go. A saved asset is kept (409)."""
     command = api.DiscardAsset(user_id=user.id, asset_id=asset_id)
