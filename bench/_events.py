@@ -53,6 +53,12 @@ class _User:
         self.clock += timedelta(seconds=self.rng.uniform(1, 30))
         return self.clock
 
+    def _event(self, event_type, source: str, data, causation: Envelope | None = None):
+        """This user's next event, a little after the one before."""
+        return event_type.create(
+            source=source, user_id=self.id, causation=causation, occurred_at=self._at(), data=data
+        )
+
     def events(self) -> Iterator[Envelope]:
         while True:
             roll = self.rng.random()
@@ -88,26 +94,14 @@ class _User:
         request = request.model_copy(update={"occurred_at": self._at()})
         yield request
         job = request.data
-        started = GenerationStarted.create(
-            source="gpu-sdxl",
-            user_id=self.id,
-            causation=request,
-            occurred_at=self._at(),
-            data=GenerationStartedData(
-                job_id=job.job_id, model=job.model, worker_id="w1", attempt=1
-            ),
-        )
+        data = GenerationStartedData(job_id=job.job_id, model=job.model, worker_id="w1", attempt=1)
+        started = self._event(GenerationStarted, "gpu-sdxl", data, causation=request)
         yield started
         if rng.random() < 0.05:
-            yield GenerationFailed.create(
-                source="gpu-sdxl",
-                user_id=self.id,
-                causation=started,
-                occurred_at=self._at(),
-                data=GenerationFailedData(
-                    job_id=job.job_id, model=job.model, reason="out of memory", code="internal"
-                ),
+            failed = GenerationFailedData(
+                job_id=job.job_id, model=job.model, reason="out of memory", code="internal"
             )
+            yield self._event(GenerationFailed, "gpu-sdxl", failed, causation=started)
             return
         completed = examples.completed(causation=request)
         completed = completed.model_copy(update={"occurred_at": self._at()})
@@ -120,14 +114,9 @@ class _User:
     def _create_collection(self) -> Iterator[Envelope]:
         collection = _uuid(self.rng)
         self.collections.append(collection)
-        yield lib.CollectionCreated.create(
-            source="library",
-            user_id=self.id,
-            occurred_at=self._at(),
-            data=lib.CollectionDefinedData(
-                collection_id=collection, name=f"board {collection.hex[:6]}"
-            ),
-        )
+        name = f"board {collection.hex[:6]}"
+        data = lib.CollectionDefinedData(collection_id=collection, name=name)
+        yield self._event(lib.CollectionCreated, "library", data)
 
     def _save(self) -> Iterator[Envelope]:
         asset_id = self.rng.choice(list(self.workspace))
@@ -135,47 +124,34 @@ class _User:
         library_id = _uuid(self.rng)
         collection = self.rng.choice([None, *self.collections])
         tags = self.rng.sample(["sky", "portrait", "night", "food", "animal"], 2)
-        saved = ws.AssetSaved.create(
-            source="workspace",
-            user_id=self.id,
-            occurred_at=self._at(),
-            data=ws.AssetSavedData(
-                asset_id=asset_id,
-                library_asset_id=library_id,
-                collection_id=collection,
-                tags=tags,
-                asset=snapshot,
-            ),
+        data = ws.AssetSavedData(
+            asset_id=asset_id,
+            library_asset_id=library_id,
+            collection_id=collection,
+            tags=tags,
+            asset=snapshot,
         )
+        saved = self._event(ws.AssetSaved, "workspace", data)
         yield saved
-        yield lib.AssetStored.create(
-            source="library",
-            user_id=self.id,
-            causation=saved,
-            occurred_at=self._at(),
-            data=lib.AssetStoredData(
-                library_asset_id=library_id,
-                source_workspace_asset_id=asset_id,
-                collection_id=collection,
-                tags=tags,
-                asset=snapshot,
-            ),
+        stored = lib.AssetStoredData(
+            library_asset_id=library_id,
+            source_workspace_asset_id=asset_id,
+            collection_id=collection,
+            tags=tags,
+            asset=snapshot,
         )
+        yield self._event(lib.AssetStored, "library", stored, causation=saved)
         self.saved[asset_id] = (library_id, snapshot)
         self.library[library_id] = asset_id
 
     def _left(self, cls: type[ws._WorkspaceEvent], asset_id, snapshot, library_id=None):
-        return cls.create(
-            source="workspace",
-            user_id=self.id,
-            occurred_at=self._at(),
-            data=ws.AssetLeftData(
-                asset_id=asset_id,
-                storage_key=snapshot.storage_key,
-                thumbnail_key=snapshot.thumbnail_key,
-                library_asset_id=library_id,
-            ),
+        left = ws.AssetLeftData(
+            asset_id=asset_id,
+            storage_key=snapshot.storage_key,
+            thumbnail_key=snapshot.thumbnail_key,
+            library_asset_id=library_id,
         )
+        return self._event(cls, "workspace", left)
 
     def _discard(self) -> Iterator[Envelope]:
         asset_id = self.rng.choice(list(self.workspace))
@@ -201,44 +177,29 @@ class _User:
                 is_favorite=True,
                 tags=["favourite"],
             )
-        yield lib.AssetUpdated.create(
-            source="library", user_id=self.id, occurred_at=self._at(), data=data
-        )
+        yield self._event(lib.AssetUpdated, "library", data)
 
     def _delete(self) -> Iterator[Envelope]:
         library_id = self.rng.choice(list(self.library))
         asset_id = self.library.pop(library_id)
         entry = self.saved.pop(asset_id, None)
-        deleted = lib.AssetDeleted.create(
-            source="library",
-            user_id=self.id,
-            occurred_at=self._at(),
-            data=lib.AssetDeletedData(
-                library_asset_id=library_id,
-                source_workspace_asset_id=asset_id,
-                storage_key=f"{self.id}/{library_id}.png",
-                thumbnail_key=f"{self.id}/{library_id}.thumb.webp",
-            ),
+        data = lib.AssetDeletedData(
+            library_asset_id=library_id,
+            source_workspace_asset_id=asset_id,
+            storage_key=f"{self.id}/{library_id}.png",
+            thumbnail_key=f"{self.id}/{library_id}.thumb.webp",
         )
+        deleted = self._event(lib.AssetDeleted, "library", data)
         yield deleted
         if entry is not None:  # still in the workspace: it counts as unsaved again
             self.workspace[asset_id] = entry[1]
-            yield ws.AssetUnsaved.create(
-                source="workspace",
-                user_id=self.id,
-                causation=deleted,
-                occurred_at=self._at(),
-                data=ws.AssetUnsavedData(asset_id=asset_id, library_asset_id=library_id),
-            )
+            unsaved = ws.AssetUnsavedData(asset_id=asset_id, library_asset_id=library_id)
+            yield self._event(ws.AssetUnsaved, "workspace", unsaved, causation=deleted)
 
     def _delete_collection(self) -> Iterator[Envelope]:
         collection = self.collections.pop(self.rng.randrange(len(self.collections)))
-        yield lib.CollectionDeleted.create(
-            source="library",
-            user_id=self.id,
-            occurred_at=self._at(),
-            data=lib.CollectionRefData(collection_id=collection),
-        )
+        data = lib.CollectionRefData(collection_id=collection)
+        yield self._event(lib.CollectionDeleted, "library", data)
 
 
 def realistic_log(total: int, users: int = 1000, seed: int = 7) -> list[Envelope]:

@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,23 @@ def as_served(on_step: Callable[[int, int], None]) -> StepHooks:
     return StepHooks(
         on_step=on_step, should_stop=lambda: False, on_preview=lambda step, image: None
     )
+
+
+def step_cache(
+    pipeline: Any, kind: str, **options: Any
+) -> Callable[[], AbstractContextManager[None]]:
+    """A setting: the pipeline's step cache `kind` on, as the service's STEP_CACHE turns it on
+    (`options`: its interval or threshold), then off again."""
+
+    @contextmanager
+    def setting() -> Iterator[None]:
+        pipeline.enable_step_cache(kind, **options)
+        try:
+            yield
+        finally:
+            pipeline.disable_step_cache()
+
+    return setting
 
 
 @dataclass(frozen=True)

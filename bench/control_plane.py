@@ -63,6 +63,16 @@ class Load:
     def rate(self) -> float:
         return len(self.latencies) / self.seconds
 
+    async def request(self, send: Send, n: int, since: float) -> None:
+        """Request `n`, counted as an error or as its latency from `since` (when it started,
+        or when it was due)."""
+        try:
+            await send(n)
+        except Exception:
+            self.errors += 1
+        else:
+            self.latencies.append(time.perf_counter() - since)
+
     def row(self) -> str:
         lat = self.latencies
         return (
@@ -79,13 +89,7 @@ async def closed_loop(label: str, send: Send, clients: int, seconds: float) -> L
     async def client(index: int) -> None:
         n = index
         while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                await send(n)
-            except Exception:
-                load.errors += 1
-            else:
-                load.latencies.append(time.perf_counter() - started)
+            await load.request(send, n, time.perf_counter())
             n += clients
 
     started = time.perf_counter()
@@ -98,21 +102,12 @@ async def open_loop(label: str, send: Send, rate: int, seconds: float) -> Load:
     """Requests started at a fixed `rate` whatever the answers do; latency counts from
     the moment each was due (no coordinated omission)."""
     load = Load(label, seconds, [])
-
-    async def one(n: int, due: float) -> None:
-        try:
-            await send(n)
-        except Exception:
-            load.errors += 1
-        else:
-            load.latencies.append(time.perf_counter() - due)
-
     start = time.perf_counter()
     tasks = []
     for n in range(int(rate * seconds)):
         due = start + n / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(n, due)))
+        tasks.append(asyncio.create_task(load.request(send, n, due)))
     await asyncio.gather(*tasks)
     return load
 

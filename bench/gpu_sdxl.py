@@ -48,7 +48,7 @@ from bench._common import (
     step_cache_rows,
     transformers_model,
 )
-from bench._workload import Model, Row, Size, Workload, build, run_workload
+from bench._workload import Model, Row, Size, Workload, build, run_workload, step_cache
 
 if TYPE_CHECKING:
     import torch
@@ -258,20 +258,6 @@ def classic_attention(pipeline: SdxlPipeline):
     return setting
 
 
-def deep_cache(pipeline: SdxlPipeline, interval: int):
-    """A setting: DeepCache on the UNet, as STEP_CACHE=deep turns it on, then off again."""
-
-    @contextmanager
-    def setting() -> Iterator[None]:
-        pipeline.enable_step_cache("deep", interval=interval)
-        try:
-            yield
-        finally:
-            pipeline.disable_step_cache()
-
-    return setting
-
-
 def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
     """As served at each batch size (a larger batch against the first), the classic attention
     baseline at the first, step caching at the first and the last, and compiled (last:
@@ -294,7 +280,8 @@ def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
         interval = step_cache_interval()
         for batch in sorted({first, last}):
             label = f"SDPA + DeepCache (STEP_CACHE=deep, every {interval}), batch {batch}"
-            yield row(label, batch, versus=served(batch), setting=deep_cache(pipeline, interval))
+            cached = step_cache(pipeline, "deep", interval=interval)
+            yield row(label, batch, versus=served(batch), setting=cached)
     if settings.compile:
         pipeline.compile(settings.compile_mode)
         how = settings.compile_mode or "as TORCH_COMPILE"

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +43,7 @@ from bench._common import (
     step_cache_threshold,
     transformers_model,
 )
-from bench._workload import Model, Row, Size, Workload, build, run_workload
+from bench._workload import Model, Row, Size, Workload, build, run_workload, step_cache
 
 if TYPE_CHECKING:
     import torch
@@ -209,20 +208,6 @@ def math_attention():
     return sdpa_kernel(SDPBackend.MATH)
 
 
-def first_block_cache(pipelines: WanPipelines, threshold: float):
-    """A setting: First Block Cache, as STEP_CACHE=first_block turns it on, then off again."""
-
-    @contextmanager
-    def setting() -> Iterator[None]:
-        pipelines.enable_step_cache("first_block", threshold=threshold)
-        try:
-            yield
-        finally:
-            pipelines.disable_step_cache()
-
-    return setting
-
-
 def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
     """As served, the math attention baseline, the longer video with and without step
     caching, and compiled (last: compiling is not undone)."""
@@ -242,7 +227,7 @@ def rows(settings: Settings, model: Model, size: Size) -> Iterator[Row]:
     if step_cache_rows():
         threshold = step_cache_threshold()
         label = f"{served_long} + First Block Cache (threshold {threshold:g})"
-        cached = first_block_cache(model.pipeline, threshold)
+        cached = step_cache(model.pipeline, "first_block", threshold=threshold)
         yield row(label, long, versus=served_long, setting=cached, warmup=0)
     if settings.compile:
         model.pipeline.compile(settings.compile_mode)

@@ -21,6 +21,11 @@ def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.int16)
 
 
+def recording(steps: list[tuple[int, int]], **hooks) -> StepHooks:
+    """Hooks that note each (done, total) step in `steps`."""
+    return StepHooks(on_step=lambda done, total: steps.append((done, total)), **hooks)
+
+
 def test_tiny_model_is_a_diffusers_folder_and_building_again_is_a_no_op(model_dir: Path):
     for part in ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2"):
         assert (model_dir / part).is_dir()
@@ -99,10 +104,7 @@ def test_should_stop_interrupts_after_the_step(sdxl: SdxlPipeline):
             negative_prompt=None,
             num_images=2,
             seed=1,
-            hooks=StepHooks(
-                on_step=lambda done, total: steps.append((done, total)),
-                should_stop=lambda: len(steps) >= 2,
-            ),
+            hooks=recording(steps, should_stop=lambda: len(steps) >= 2),
             **(COMMON | {"steps": 4}),
         )
     assert steps == [(1, 4), (2, 4)]
@@ -123,11 +125,8 @@ def test_img2img_returns_the_requested_size(sdxl: SdxlPipeline):
         negative_prompt="grey",
         num_images=2,
         seed=5,
-        width=96,
-        height=64,
-        steps=4,
-        guidance_scale=5.0,
-        hooks=StepHooks(on_step=lambda done, total: steps.append((done, total))),
+        hooks=recording(steps),
+        **(COMMON | {"width": 96, "steps": 4}),
     )
     assert [image.size for image in images] == [(96, 64), (96, 64)]
     assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 4 steps run, of a schedule of 8
@@ -135,14 +134,7 @@ def test_img2img_returns_the_requested_size(sdxl: SdxlPipeline):
 
 def test_non_square_size(sdxl: SdxlPipeline):
     (image,) = sdxl.generate(
-        prompt=PROMPT,
-        negative_prompt=None,
-        num_images=1,
-        seed=2,
-        width=64,
-        height=96,
-        steps=2,
-        guidance_scale=5.0,
+        prompt=PROMPT, negative_prompt=None, num_images=1, seed=2, **(COMMON | {"height": 96})
     )
     assert image.size == (64, 96)
 
@@ -156,11 +148,8 @@ def test_exact_copy_runs_its_few_steps_at_a_tiny_strength(sdxl):
         negative_prompt=None,
         num_images=1,
         seed=1,
-        width=64,
-        height=64,
-        steps=6,
-        guidance_scale=1.0,
-        hooks=StepHooks(on_step=lambda done, total: steps.append((done, total))),
+        hooks=recording(steps),
+        **(COMMON | {"steps": 6, "guidance_scale": 1.0}),
     )
     assert len(images) == 1
     assert steps[-1] == (6, 6)

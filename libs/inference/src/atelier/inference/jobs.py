@@ -11,7 +11,7 @@ from PIL import Image
 
 from atelier.contracts.generation import AssetType, GenerationSpec, ImageRef
 from atelier.inference.media import encode_mp4, encode_png, webp_thumbnail
-from atelier.inference.pipelines import BatchPart, CallArguments, LoadedPipelines
+from atelier.inference.pipelines import BatchPart, CallArguments, CallShape, LoadedPipelines
 from atelier.inference.progress import GenerationInterrupted, StepHooks
 
 
@@ -107,6 +107,17 @@ class RenderJob:
             image=image,
         )
 
+    @property
+    def shape(self) -> CallShape:
+        """What the jobs of one batched call share: size, steps and guidance."""
+        spec = self.spec
+        return CallShape(
+            width=spec.width,
+            height=spec.height,
+            steps=spec.steps,
+            guidance_scale=spec.guidance_scale,
+        )
+
     def arguments(self, seed: int) -> CallArguments:
         """The keyword arguments every pipeline call of this job shares."""
         spec = self.spec
@@ -114,11 +125,8 @@ class RenderJob:
             prompt=spec.prompt,
             negative_prompt=spec.negative_prompt,
             seed=seed,
-            width=spec.width,
-            height=spec.height,
-            steps=spec.steps,
-            guidance_scale=spec.guidance_scale,
             hooks=self.hooks,
+            **self.shape,
         )
 
 

@@ -27,19 +27,35 @@ log = logging.getLogger(__name__)
 DEFAULT_VAE_TILING_ABOVE = 1024 * 1024
 
 
-class CallArguments(TypedDict):
+class CallShape(TypedDict):
+    """What every image of a batched call shares, whichever job it is for: the size, the
+    steps and the guidance."""
+
+    width: int
+    height: int
+    steps: int
+    guidance_scale: float
+
+
+class CallArguments(CallShape):
     """The keyword arguments every generation call of a GPU service takes, whatever the
     model: a job's spec (`RenderJob.arguments`), a test's or a benchmark's call."""
 
     prompt: str
     negative_prompt: str | None
     seed: int
-    width: int
-    height: int
-    steps: int
-    guidance_scale: float
     #: Progress, previews and the stop check; no hooks when left out.
     hooks: NotRequired[StepHooks]
+
+
+def shape_of(arguments: CallArguments) -> CallShape:
+    """The shape of a single job's call: what a batched call of it takes besides its part."""
+    return CallShape(
+        width=arguments["width"],
+        height=arguments["height"],
+        steps=arguments["steps"],
+        guidance_scale=arguments["guidance_scale"],
+    )
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,17 @@ class LoadedPipelines:
             log.warning("step cache not applied", extra={"asked": kind, "why": str(why)})
             self.step_cache = f"none ({kind} unsupported: {why})"
 
+    def compile(self, mode: str | None = None) -> None:
+        """Compile the denoiser (what TORCH_COMPILE does); subclasses say how."""
+        raise NotImplementedError(f"{type(self).__name__} cannot compile")
+
+    def speed_up(self, step_cache: str, *, compile: bool, **cache_options: Any) -> None:
+        """What the STEP_CACHE and TORCH_COMPILE settings ask for at load, in this order: how
+        the denoiser is compiled depends on the step cache."""
+        self.try_step_cache(step_cache, **cache_options)
+        if compile:
+            self.compile()
+
     @property
     def device(self) -> str:
         """Where the denoiser's weights are (e.g. "cuda:0", "cpu")."""
@@ -168,6 +195,24 @@ class LoadedPipelines:
             return None
         return next(iter(module.parameters()), None)
 
+    def _single(
+        self,
+        batch: Callable[..., PartResults],
+        arguments: CallArguments,
+        count: int = 1,
+        *,
+        part_image: Image.Image | None = None,
+        **options: Any,
+    ) -> list[Any]:
+        """One job's `count` outputs, made by the batch method `batch` with the job as its
+        only part (`part_image`: its `BatchPart.image`; `options`: what `batch` takes besides
+        the parts and the shape); raises the job's interruption. A job alone is a batch of
+        one, so that both take the same path."""
+        if count < 1:
+            raise ValueError("num_images must be at least 1")
+        part = BatchPart.of(arguments, count, image=part_image)
+        return only_part(batch([part], **shape_of(arguments), **options))
+
     def _call_batch(
         self,
         pipe: Any,
@@ -179,23 +224,27 @@ class LoadedPipelines:
         pixels: int,
         **kwargs: Any,
     ) -> PartResults:
-        """`pipe(**kwargs)` with PIL output for the images of `parts` (in order), each part's
-        hooks called after each of its `steps` steps; a part whose hooks ask it to stop
-        leaves the batch (`rules`: the callback tensors whose rows follow the batch) and gets
-        its `GenerationInterrupted`. `outputs(result)`: the call's outputs, one per image;
-        `pixels`: width x height of one image (VAE tiling above `vae_tiling_above`)."""
+        """`pipe(**kwargs)` with PIL output for the images of `parts` (in order: each image
+        its part's prompt and its own generator), each part's hooks called after each of its
+        `steps` steps; a part whose hooks ask it to stop leaves the batch (`rules`: the
+        callback tensors whose rows follow the batch) and gets its `GenerationInterrupted`.
+        `outputs(result)`: the call's outputs, one per image; `pixels`: width x height of one
+        image (VAE tiling above `vae_tiling_above`)."""
         if steps < 1:
             raise ValueError("steps must be at least 1")
         if not parts or any(part.count < 1 for part in parts):
             raise ValueError("a batch needs parts of at least one image each")
+        seeded = generators(parts)
         stepper = BatchSteps(
             [(part.hooks, part.count) for part in parts],
             steps,
             rules=rules,
-            generators=kwargs.get("generator"),
+            generators=seeded,
             on_drop=lambda: reset_caches(pipe, self._deep_cache),
         )
         kwargs |= {
+            "prompt": [part.prompt for part in parts for _ in range(part.count)],
+            "generator": seeded,
             "num_inference_steps": steps,
             "output_type": "pil",
             "callback_on_step_end": stepper,

@@ -28,6 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig
 from opentelemetry import context as otel_context
@@ -288,16 +289,13 @@ class GenerationWorker:
         metrics.JOBS.labels(spec.model, "completed").inc()
         await self._publish(
             GenerationCompleted,
+            GenerationCompletedData,
             request,
-            GenerationCompletedData(
-                job_id=request.data.job_id,
-                model=request.data.model,
-                spec=spec,
-                assets=assets,
-                worker_id=self.worker_id,
-                inference_seconds=seconds,
-                expires_at=datetime.now(UTC) + self.retention,
-            ),
+            spec=spec,
+            assets=assets,
+            worker_id=self.worker_id,
+            inference_seconds=seconds,
+            expires_at=datetime.now(UTC) + self.retention,
         )
 
     async def _run_group(self, group: list[_Pending]) -> list[_Done]:
@@ -348,13 +346,10 @@ class GenerationWorker:
         try:
             await self._publish(
                 GenerationStarted,
+                GenerationStartedData,
                 request,
-                GenerationStartedData(
-                    job_id=request.data.job_id,
-                    model=request.data.model,
-                    worker_id=self.worker_id,
-                    attempt=pending.attempt,
-                ),
+                worker_id=self.worker_id,
+                attempt=pending.attempt,
             )
         finally:
             otel_context.detach(token)
@@ -407,22 +402,19 @@ class GenerationWorker:
         self.cancelled.discard(request.data.job_id)
         await self._discard_files(request)
         metrics.JOBS.labels(request.data.model, "cancelled").inc()
-        data = GenerationCancelledData(
-            job_id=request.data.job_id, model=request.data.model, at_step=at_step
-        )
-        await self._publish(GenerationCancelled, request, data)
+        await self._publish(GenerationCancelled, GenerationCancelledData, request, at_step=at_step)
 
     async def _fail(self, request: GenerationRequested, code: str, reason: str) -> None:
         await self._discard_files(request)
         metrics.JOBS.labels(request.data.model, "failed").inc()
-        data = GenerationFailedData(
-            job_id=request.data.job_id,
-            model=request.data.model,
+        await self._publish(
+            GenerationFailed,
+            GenerationFailedData,
+            request,
             # an error's text can hold anything (a long traceback, colour codes, a NUL)
             reason=MULTI_LINE.replaced(reason, MAX_REASON_CHARS),
             code=code,
         )
-        await self._publish(GenerationFailed, request, data)
 
     async def _discard_files(self, request: GenerationRequested) -> None:
         """A job that ends without `completed` leaves no files: an earlier attempt may have
@@ -431,7 +423,12 @@ class GenerationWorker:
         if removed := await self.objects.delete_prefix(storage.WORKSPACE_BUCKET, prefix):
             log.info("removed a partial upload", extra={"files": removed, "prefix": prefix})
 
-    async def _publish(self, event_type, request: GenerationRequested, data) -> None:
+    async def _publish(
+        self, event_type, data_type, request: GenerationRequested, **fields: Any
+    ) -> None:
+        """An event of the request's job, caused by the request: its data (`data_type`)
+        names the job and its model, and holds `fields`."""
+        data = data_type(job_id=request.data.job_id, model=request.data.model, **fields)
         event = event_type.create(
             source=self.source, user_id=request.user_id, data=data, causation=request
         )

@@ -19,15 +19,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from PIL import Image
 
 from atelier.inference.device import allow_tf32, on_device, placement
-from atelier.inference.pipelines import (
-    BatchPart,
-    CallArguments,
-    LoadedPipelines,
-    PartResults,
-    fit,
-    generators,
-    only_part,
-)
+from atelier.inference.pipelines import BatchPart, CallArguments, LoadedPipelines, PartResults, fit
 from atelier.inference.progress import GenerationInterrupted
 from atelier.inference.stepcache import DeepCache, UnsupportedStepCache
 
@@ -81,9 +73,7 @@ class SdxlPipeline(LoadedPipelines):
         chosen_device, chosen_dtype = placement(device, dtype)
         text2img = StableDiffusionXLPipeline.from_pretrained(str(model), dtype=chosen_dtype)
         pipeline = cls.of(text2img, chosen_device, chosen_dtype, channels_last=channels_last)
-        pipeline.try_step_cache(step_cache, interval=step_cache_interval)
-        if compile_unet:
-            pipeline.compile()
+        pipeline.speed_up(step_cache, compile=compile_unet, interval=step_cache_interval)
         return pipeline
 
     @classmethod
@@ -196,11 +186,7 @@ class SdxlPipeline(LoadedPipelines):
 
         Raises `GenerationInterrupted` when `hooks.should_stop()` turns true after a step.
         """
-        if num_images < 1:
-            raise ValueError("num_images must be at least 1")
-        return only_part(
-            self.generate_batch([BatchPart.of(arguments, num_images)], **_shape(arguments))
-        )
+        return self._single(self.generate_batch, arguments, num_images)
 
     def img2img(
         self,
@@ -211,10 +197,9 @@ class SdxlPipeline(LoadedPipelines):
         **arguments: Unpack[CallArguments],
     ) -> list[Image.Image]:
         """Like `generate`, starting from `image` (see `img2img_batch`)."""
-        if num_images < 1:
-            raise ValueError("num_images must be at least 1")
-        part = BatchPart.of(arguments, num_images, image=image)
-        return only_part(self.img2img_batch([part], strength=strength, **_shape(arguments)))
+        return self._single(
+            self.img2img_batch, arguments, num_images, part_image=image, strength=strength
+        )
 
     def _batch(
         self,
@@ -232,17 +217,10 @@ class SdxlPipeline(LoadedPipelines):
             rules=SDXL_ROWS,
             outputs=lambda result: result.images,
             pixels=pixels,
-            prompt=[part.prompt for part in parts for _ in range(part.count)],
             negative_prompt=_negative_prompts(parts),
             guidance_scale=guidance_scale,
-            generator=generators(parts),
             **extra,
         )
-
-
-def _shape(arguments: CallArguments) -> dict[str, Any]:
-    names = ("width", "height", "steps", "guidance_scale")
-    return {name: arguments[name] for name in names}  # type: ignore[literal-required]
 
 
 def _negative_prompts(parts: Sequence[BatchPart]) -> list[str] | None:

@@ -41,12 +41,7 @@ class SdxlRenderer:
         spec = jobs[0].spec
         if any(self.batch_key(job.spec) != self.batch_key(spec) for job in jobs):
             raise ValueError("jobs of different batch keys cannot share a call")
-        shape = {
-            "width": spec.width,
-            "height": spec.height,
-            "steps": spec.steps,
-            "guidance_scale": spec.guidance_scale,
-        }
+        shape = jobs[0].shape
         parts = [
             job.batch_part(job.images[job.spec.reference.image] if job.spec.reference else None)
             for job in jobs

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -25,11 +26,10 @@ from atelier.inference.device import allow_tf32, on_device, placement
 from atelier.inference.pipelines import (
     BatchPart,
     CallArguments,
+    CallShape,
     LoadedPipelines,
     PartResults,
     fit,
-    generators,
-    only_part,
 )
 from atelier.inference.progress import GenerationInterrupted
 from atelier.inference.stepcache import UnsupportedStepCache, enable_first_block_cache
@@ -128,9 +128,7 @@ class WanPipelines(LoadedPipelines):
                         shared[name] = getattr(t2v, name)
             i2v = WanImageToVideoPipeline.from_pretrained(str(i2v_model), dtype=dtypes, **shared)
         pipelines = cls.of(t2v, i2v, device=chosen_device, dtype=chosen_dtype)
-        pipelines.try_step_cache(step_cache, threshold=step_cache_threshold)
-        if compile_transformer:
-            pipelines.compile()
+        pipelines.speed_up(step_cache, compile=compile_transformer, threshold=step_cache_threshold)
         return pipelines
 
     @classmethod
@@ -240,7 +238,6 @@ class WanPipelines(LoadedPipelines):
             rules=WAN_ROWS,
             outputs=lambda result: [list(video) for video in result.frames],
             pixels=width * height,
-            prompt=[part.prompt for part in parts for _ in range(part.count)],
             # Wan encodes an empty negative prompt where there is none: parts may differ.
             negative_prompt=[
                 part.negative_prompt or "" for part in parts for _ in range(part.count)
@@ -249,42 +246,22 @@ class WanPipelines(LoadedPipelines):
             width=width,
             height=height,
             guidance_scale=guidance_scale,
-            generator=generators(parts),
             **extra,
         )
 
     def text_to_video_batch(
-        self,
-        parts: Sequence[BatchPart],
-        *,
-        num_frames: int,
-        width: int,
-        height: int,
-        steps: int,
-        guidance_scale: float,
+        self, parts: Sequence[BatchPart], *, num_frames: int, **shape: Unpack[CallShape]
     ) -> PartResults:
         """Every part's videos (each a list of frames) in one batched call, video i of a part
         seeded with its seed + i; or the interruption of a part whose hooks stopped it."""
-        return self._videos(
-            self._t2v,
-            parts,
-            num_frames=num_frames,
-            width=width,
-            height=height,
-            steps=steps,
-            guidance_scale=guidance_scale,
-        )
+        return self._videos(self._t2v, parts, num_frames=num_frames, **shape)
 
     def text_to_video(
         self, *, num_frames: int, **arguments: Unpack[CallArguments]
     ) -> list[Image.Image]:
         """The frames of one video. num_frames must be 4k + 1, width and height multiples of
         16. Raises `GenerationInterrupted` when `hooks.should_stop()` turns true after a step."""
-        (video,) = only_part(
-            self.text_to_video_batch(
-                [BatchPart.of(arguments)], num_frames=num_frames, **_shape(arguments)
-            )
-        )
+        (video,) = self._single(self.text_to_video_batch, arguments, num_frames=num_frames)
         return video
 
     def image_to_video(
@@ -311,18 +288,6 @@ class WanPipelines(LoadedPipelines):
         frames = {"image": fit(image, *size)}
         if last_image is not None:
             frames["last_image"] = fit(last_image, *size)
-        (video,) = only_part(
-            self._videos(
-                self._i2v,
-                [BatchPart.of(arguments)],
-                num_frames=num_frames,
-                **_shape(arguments),
-                **frames,
-            )
-        )
+        i2v_batch = partial(self._videos, self._i2v)
+        (video,) = self._single(i2v_batch, arguments, num_frames=num_frames, **frames)
         return video
-
-
-def _shape(arguments: CallArguments) -> dict[str, Any]:
-    names = ("width", "height", "steps", "guidance_scale")
-    return {name: arguments[name] for name in names}  # type: ignore[literal-required]

@@ -39,12 +39,7 @@ class WanRenderer:
         if key is None or any(self.batch_key(job.spec) != key for job in jobs):
             raise ValueError("jobs with frames, or of different batch keys, cannot share a call")
         results = self.pipeline.text_to_video_batch(
-            [job.batch_part() for job in jobs],
-            num_frames=_frames(spec),
-            width=spec.width,
-            height=spec.height,
-            steps=spec.steps,
-            guidance_scale=spec.guidance_scale,
+            [job.batch_part() for job in jobs], num_frames=_frames(spec), **jobs[0].shape
         )
         return [_files(job, result) for job, result in zip(jobs, results, strict=True)]
 
