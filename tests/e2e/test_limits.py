@@ -70,3 +70,48 @@ async def test_submits_a_minute_are_capped(platform):
     assert 0 < int(replies[-1].headers["retry-after"]) <= 61
     for job in jobs:
         await outcome(platform, user, job)
+
+
+@pytest.fixture
+def another_process(platform):
+    """A second gateway process on the platform's shared address."""
+    process = platform.gateway_process("gateway-process-2")
+    process.start()
+    yield process
+    process.stop()
+
+
+async def test_processes_sharing_the_address_split_the_load_and_keep_limits_exact(
+    platform, another_process
+):
+    """Two hundred submits of one user at once through the address two gateway processes
+    share: exactly the active-job cap is admitted, and both processes answered."""
+    user = uuid.uuid4()
+    processes = [*platform.gateway_urls, another_process.url]
+    before = [await _submits_served(url) for url in processes]
+    async with client(platform, user) as api:
+        replies = await asyncio.gather(
+            *(api.post("/v1/generations", json=SLOW) for _ in range(200))
+        )
+        accepted = [r.json()["job_id"] for r in replies if r.status_code == 202]
+        assert len(accepted) == 5, sorted({r.status_code for r in replies})
+        assert {r.status_code for r in replies} == {202, 429}
+        for job in accepted:
+            await api.post(f"/v1/generations/{job}/cancel")
+    after = [await _submits_served(url) for url in processes]
+    assert all(now > then for now, then in zip(after, before, strict=True)), (before, after)
+    for job in accepted:
+        await outcome(platform, user, job)
+
+
+async def _submits_served(url: str) -> float:
+    """POST /v1/generations answered by the process at `url` (its own port), any status."""
+    async with httpx.AsyncClient(base_url=url) as process:
+        text = (await process.get("/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("atelier_http_requests_total{")
+        and 'method="POST"' in line
+        and 'route="/v1/generations"' in line
+    )

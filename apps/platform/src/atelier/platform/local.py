@@ -25,6 +25,7 @@ from atelier.platform.identity import TokenTrust
 from atelier.platform.provision import provision
 from atelier.runtime.settings import RuntimeSettings
 from atelier.stack.servers import Endpoints, start_stack_servers
+from atelier.stack.servers.ports import HOST, PortStore
 from atelier.stack.services import ServiceProcess
 from atelier.stack.supervisor import Supervisor
 
@@ -42,13 +43,16 @@ class ServiceSpec:
     identity: str
 
 
+GATEWAY = ServiceSpec("gateway", "atelier.gateway", "HTTP_PORT", permissions.GATEWAY)
 SERVICES = (
     ServiceSpec("workspace", "atelier.workspace", "HEALTH_PORT", permissions.WORKSPACE),
     ServiceSpec("library", "atelier.library", "HEALTH_PORT", permissions.LIBRARY),
     ServiceSpec("gpu-sdxl", "atelier.gpu_sdxl", "HEALTH_PORT", permissions.GPU),
     ServiceSpec("gpu-wan", "atelier.gpu_wan", "HEALTH_PORT", permissions.GPU),
-    ServiceSpec("gateway", "atelier.gateway", "HTTP_PORT", permissions.GATEWAY),
+    GATEWAY,
 )
+#: The name of the port every gateway process shares in the data directory's port store.
+GATEWAY_ADDRESS = "gateway-address"
 
 #: Sizes the gateway uses by default with the tiny offline models (fast on a CPU).
 TINY_MODEL_DEFAULTS = {
@@ -89,6 +93,8 @@ class Platform:
         self.nats_nodes = nats_nodes
         self.replicas = replicas
         self.services: dict[str, ServiceProcess] = {}
+        #: The port the gateway processes share (see `gateway_url`).
+        self.gateway_port = 0
         #: The spec each of `services` runs (a replica's name is its spec's, numbered).
         self.specs: dict[str, ServiceSpec] = {}
         #: What every service process gets in its environment, as the NATS admin (tools);
@@ -114,12 +120,10 @@ class Platform:
                 for spec in SERVICES
                 for n in range(1, self.replicas + 1)
             }
-            self.services = {
-                name: ServiceProcess(
-                    name, spec.module, self.data_dir, self.env_of(spec), spec.port_env
-                )
-                for name, spec in self.specs.items()
-            }
+            self.gateway_port = PortStore(self.data_dir / "service-ports.json").claim(
+                [GATEWAY_ADDRESS]
+            )[GATEWAY_ADDRESS]
+            self.services = {name: self._process(name, spec) for name, spec in self.specs.items()}
             # The first process of each service first (it creates the service's tables),
             # then the other replicas, together.
             first = [s for name, s in self.services.items() if name == self.specs[name].name]
@@ -150,12 +154,18 @@ class Platform:
 
     @property
     def gateway_url(self) -> str:
-        return self.services["gateway"].url
+        """The address every gateway process shares (as a Kubernetes Service's)."""
+        return f"http://{HOST}:{self.gateway_port}"
 
     @property
     def gateway_urls(self) -> list[str]:
-        """Every gateway replica's URL (no load balancer in front of them here)."""
+        """Each gateway replica's own URL, to reach one process in particular."""
         return [self.services[n].url for n, spec in self.specs.items() if spec.name == "gateway"]
+
+    def gateway_process(self, name: str) -> ServiceProcess:
+        """One more gateway process on the shared address (not started, not supervised:
+        the caller starts and stops it)."""
+        return self._process(name, GATEWAY)
 
     @property
     def token_trust(self) -> TokenTrust:
@@ -177,6 +187,15 @@ class Platform:
         return {**self.service_environment, "NATS_URL": self.endpoints.nats_url_for(spec.identity)}
 
     # -- plumbing -------------------------------------------------------------------------
+
+    def _process(self, name: str, spec: ServiceSpec) -> ServiceProcess:
+        env = self.env_of(spec)
+        if spec is not GATEWAY:
+            return ServiceProcess(name, spec.module, self.data_dir, env, spec.port_env)
+        # The kernel spreads connections over the processes on the shared port (one process
+        # killed, the others go on); each also answers on its own port, for its probes.
+        shared = {"HTTP_PORT": str(self.gateway_port), "HTTP_REUSE_PORT": "true"}
+        return ServiceProcess(name, spec.module, self.data_dir, env | shared, "HTTP_PROCESS_PORT")
 
     def _service_env(self) -> dict[str, str]:
         assert self.endpoints is not None

@@ -41,6 +41,11 @@ def user_events(user_id: uuid.UUID) -> str:
     return f"{EVENTS_ROOT}.{_token(user_id)}.>"
 
 
+def every_users_events() -> str:
+    """Every event of every user (a gateway's one live feed for all its event streams)."""
+    return f"{EVENTS_ROOT}.>"
+
+
 def generation(user_id: uuid.UUID, model: str, job_id: uuid.UUID, event: str) -> str:
     user, model, job, event = _token(user_id), _token(model), _token(job_id), _token(event)
     return f"{EVENTS_ROOT}.{user}.generation.{model}.{job}.{event}"

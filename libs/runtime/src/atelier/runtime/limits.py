@@ -77,8 +77,15 @@ class ActiveJobs:
     async def open(cls, js: JetStreamContext) -> ActiveJobs:
         return cls(js, await js.key_value(ACTIVE_JOBS.name))
 
-    async def admit(self, user_id: uuid.UUID, job_id: uuid.UUID, limit: int) -> None:
-        """Add the job to the user's set; LimitExceeded when `limit` jobs are in it."""
+    async def admit(
+        self,
+        user_id: uuid.UUID,
+        job_id: uuid.UUID,
+        limit: int,
+        known: tuple[Jobs, int | None] | None = None,
+    ) -> None:
+        """Add the job to the user's set; LimitExceeded when `limit` jobs are in it.
+        `known`: the set and its revision as just read (`read`), to save a round trip."""
 
         def add(jobs: Jobs) -> Jobs | None:
             if str(job_id) in jobs:
@@ -87,7 +94,7 @@ class ActiveJobs:
                 raise LimitExceeded(f"at most {limit} jobs queued or running at once", 5)
             return {**jobs, str(job_id): time.time()}
 
-        await self._change(user_id, add)
+        await self._change(user_id, add, known)
 
     async def release(self, user_id: uuid.UUID, job_id: uuid.UUID) -> bool:
         """The job ended (or was never queued): it no longer counts. False if it did not."""
@@ -100,7 +107,11 @@ class ActiveJobs:
         return await self._change(user_id, remove)
 
     async def of(self, user_id: uuid.UUID) -> Jobs:
-        return (await self._read(str(user_id)))[0]
+        return (await self.read(user_id))[0]
+
+    async def read(self, user_id: uuid.UUID) -> tuple[Jobs, int | None]:
+        """The user's set and its revision (None: no key yet)."""
+        return await self._read(str(user_id))
 
     async def reconcile(
         self, grace_seconds: float, partitions: Collection[int] = ALL_PARTITIONS
@@ -140,12 +151,19 @@ class ActiveJobs:
             return {}, None
         return json.loads(entry.value or b"{}"), entry.revision
 
-    async def _change(self, user_id: uuid.UUID, edit: Callable[[Jobs], Jobs | None]) -> bool:
+    async def _change(
+        self,
+        user_id: uuid.UUID,
+        edit: Callable[[Jobs], Jobs | None],
+        known: tuple[Jobs, int | None] | None = None,
+    ) -> bool:
         """Apply `edit` to the user's set with compare-and-set, again on a conflict.
-        `edit` returns None when there is nothing to change. Returns whether it changed."""
+        `edit` returns None when there is nothing to change. Returns whether it changed.
+        `known` (a recent read) spares the first read; a stale one only costs a retry."""
         key = str(user_id)
         for attempt in range(_ATTEMPTS):
-            jobs, revision = await self._read(key)
+            jobs, revision = known if known is not None else await self._read(key)
+            known = None
             changed = edit(jobs)
             if changed is None:
                 return False
@@ -178,13 +196,17 @@ class Limits:
         """Count one submit and admit one active job; LimitExceeded (and the job not
         admitted) when either limit is passed."""
         now = time.time()
-        submits = await _add(self.js, subjects.submits_in_minute(user_id, int(now // 60)), 1)
+        # Two round trips at once: the count, and the read the compare-and-set needs.
+        submits, active = await asyncio.gather(
+            _add(self.js, subjects.submits_in_minute(user_id, int(now // 60)), 1),
+            self.active.read(user_id),
+        )
         if submits > self.limits.submits_per_minute:
             raise LimitExceeded(
                 f"at most {self.limits.submits_per_minute} submits a minute",
                 retry_after=max(1, int(60 - now % 60) + 1),
             )
-        await self.active.admit(user_id, job_id, self.limits.max_active_jobs)
+        await self.active.admit(user_id, job_id, self.limits.max_active_jobs, known=active)
 
     async def release(self, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
         await self.active.release(user_id, job_id)

@@ -100,15 +100,19 @@ class LogReader:
         info = await self.js.consumer_info(self.stream, self._consumer)
         return info.delivered.consumer_seq or 0
 
+    async def available(self, size: int) -> list[LogMessage]:
+        """Up to `size` messages the log holds now; none: the reader is caught up."""
+        return await self._request({"batch": size, "no_wait": True}, size)
+
     async def next_batch(self, size: int, idle_wait: float) -> list[LogMessage]:
         """Up to `size` messages the log holds now; none only after `idle_wait` with none."""
-        batch = await self._request({"batch": size, "no_wait": True}, size)
+        batch = await self.available(size)
         if batch:
             return batch
         first = await self._request({"batch": 1, "expires": int(idle_wait * 1e9)}, 1, idle_wait)
         if not first:
             return first
-        return first + await self._request({"batch": size - 1, "no_wait": True}, size - 1)
+        return first + await self.available(size - 1)
 
     async def _request(self, ask: dict, size: int, expires: float = 0.0) -> list[LogMessage]:
         if size <= 0:

@@ -13,7 +13,9 @@ from pydantic import BaseModel
 
 from atelier.gateway.auth import Authenticator
 from atelier.gateway.config import GatewaySettings
+from atelier.gateway.event_frames import EventFrames
 from atelier.gateway.jwks import JwksCache
+from atelier.gateway.live_events import LiveEvents
 from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.limits import ActiveJobs, Limits, UserLimits
@@ -34,6 +36,8 @@ class Gateway:
     limits: Limits
     #: How far the workspace and library tables are: the event stream waits for them.
     watermarks: Watermarks
+    #: The user's events and progress for the event streams open on this process.
+    live: LiveEvents
 
     async def call(self, subject: str, request: BaseModel, response_model: type[R]) -> R:
         """Ask the service that owns the data; its refusals become problem+json."""
@@ -64,6 +68,8 @@ async def gateway(settings: GatewaySettings):
     try:
         await watermarks.follow(nc)
         async with ObjectStore(settings) as objects, authenticator(settings) as auth:
+            live = LiveEvents(nc, EventFrames(objects, settings.thumbnail_url_seconds))
+            await live.start()
             yield Gateway(
                 settings=settings,
                 nc=nc,
@@ -79,6 +85,7 @@ async def gateway(settings: GatewaySettings):
                     ),
                 ),
                 watermarks=watermarks,
+                live=live,
             )
     finally:
         await nc.drain()

@@ -11,6 +11,12 @@ from atelier.runtime.settings import RuntimeSettings, WorkspaceUrlSettings
 class GatewaySettings(RuntimeSettings, WorkspaceUrlSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    #: Several gateway processes on one host share HTTP_PORT when set (SO_REUSEPORT: the
+    #: kernel spreads new connections over them; each process is supervised on its own,
+    #: so one killed leaves the others serving). Each also listens alone on
+    #: HTTP_PROCESS_PORT, where its probes and /metrics are its own.
+    http_reuse_port: bool = False
+    http_process_port: int | None = Field(default=None, ge=1, le=65535)
     #: Who may sign users' tokens (at least one of the two; see atelier.gateway.auth):
     #: HS256 secrets (a comma list, and the previous one during a rotation) …
     jwt_secret: SecretStr | None = None

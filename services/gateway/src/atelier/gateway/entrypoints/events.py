@@ -2,32 +2,28 @@
 
 Everything that happens to the user's jobs, workspace and library arrives as it is
 appended to the log (once the workspace and library tables show it, so that a client
-reading them next sees the change), each with its stream sequence as the event id: a client that
-reconnects with `Last-Event-ID` gets exactly what it missed, replayed from the log, and
-nothing twice. Step progress (with small previews) comes from core NATS, without an id:
-it is ephemeral. Comment lines keep idle connections open through proxies.
+reading them next sees the change), each with its stream sequence as the event id: a
+client that reconnects with `Last-Event-ID` gets exactly what it missed, replayed from
+the log, and nothing twice (`atelier.gateway.live_events`). Step progress (with small
+previews) comes from core NATS, without an id: it is ephemeral. Comment lines keep idle
+connections open through proxies.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
-from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from atelier.contracts import storage, subjects
-from atelier.contracts.generation import GenerationCompleted, generated_asset_id
-from atelier.contracts.registry import UndecodableEvent, decode_event
 from atelier.gateway.auth import User
 from atelier.gateway.bootstrap import Gateway
 from atelier.gateway.entrypoints.dependencies import BearerDep, GatewayDep, access_token_query
+from atelier.gateway.event_frames import Frame
 from atelier.gateway.problems import responses
-from atelier.runtime import tracing
 
 router = APIRouter(tags=["events"])
 
@@ -62,9 +58,11 @@ async def events(
     resumable with `Last-Event-ID`; each event's `data` is described by the AsyncAPI
     document (`libs/contracts/asyncapi.json`)."""
     user = await gw.auth.authenticate(credentials.credentials if credentials else access_token)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    after = _resume_after(last_event_id)
+    body = _stream(request, gw, user, after)
+    first = await anext(body)  # following the log before the response starts
     return StreamingResponse(
-        _stream(request, gw, user, after),
+        _chain(first, body),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -73,73 +71,52 @@ async def events(
 async def _stream(
     request: Request, gw: Gateway, user: User, after: int | None
 ) -> AsyncIterator[str]:
-    queue: asyncio.Queue[tuple[str, Msg | None]] = asyncio.Queue(maxsize=10_000)
-    overflowed = asyncio.Event()
-
-    def put(frame: str, msg: Msg | None = None) -> None:
-        if queue.full():
-            overflowed.set()  # a client this slow reconnects and resumes from its last id
-        else:
-            queue.put_nowait((frame, msg))
-
-    async def on_event(msg: Msg) -> None:
-        put(await _log_frame(gw, msg), msg)
-
-    async def on_progress(msg: Msg) -> None:
-        put(f"event: generation.progress\ndata: {msg.data.decode()}\n\n")
-
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.NEW if after is None else DeliverPolicy.BY_START_SEQUENCE,
-        opt_start_seq=None if after is None else after + 1,
-    )
-    log_sub = await gw.bus.js.subscribe(
-        subjects.user_events(user.id), cb=on_event, ordered_consumer=True, config=config
-    )
-    progress_sub = await gw.nc.subscribe(subjects.user_progress(user.id), cb=on_progress)
+    stream = await gw.live.open(user.id)
     try:
         yield "retry: 2000\n\n"
-        while not (overflowed.is_set() or await request.is_disconnected()):
+        last = after
+        if after is not None:
+            async with contextlib.aclosing(gw.live.replay(user.id, after)) as missed:
+                async for frame in missed:
+                    yield await _shown(gw, frame)
+                    last = frame.sequence
+        while not (stream.overflowed or await request.is_disconnected()):
             try:
-                frame, msg = await asyncio.wait_for(queue.get(), gw.settings.sse_heartbeat_seconds)
-            except TimeoutError:
-                frame, msg = ": heartbeat\n\n", None
-            if msg is not None:  # an event from the log: tell it once the tables show it
-                await gw.watermarks.shown(
-                    msg.subject,
-                    msg.metadata.sequence.stream,
-                    gw.settings.sse_projection_wait_seconds,
+                frame = await asyncio.wait_for(
+                    stream.frames.get(), gw.settings.sse_heartbeat_seconds
                 )
-            yield frame
+            except TimeoutError:
+                yield ": heartbeat\n\n"
+                continue
+            if frame.sequence is not None:
+                if last is not None and frame.sequence <= last:
+                    continue  # replayed already
+                last = frame.sequence
+            yield await _shown(gw, frame)
     finally:
-        await log_sub.unsubscribe()
-        await progress_sub.unsubscribe()
+        await gw.live.close(stream)
 
 
-async def _log_frame(gw: Gateway, msg: Msg) -> str:
-    sequence = msg.metadata.sequence.stream
-    try:
-        event = decode_event(msg.subject, msg.data)
-    except UndecodableEvent:
-        return f"id: {sequence}\n: an event this gateway cannot read was skipped\n\n"
-    with tracing.process_span(
-        event.type, msg.subject, msg.headers, group="sse", operation="deliver"
-    ):
-        return await _frame(gw, event, msg.data, sequence)
+def _resume_after(last_event_id: str | None) -> int | None:
+    """The stream sequence to resume after; None (follow from now) for anything that is
+    not one (a stream sequence is an unsigned 64-bit number)."""
+    if not last_event_id or not (last_event_id.isascii() and last_event_id.isdigit()):
+        return None
+    after = int(last_event_id)
+    return after if after < 2**64 - 1 else None
 
 
-async def _frame(gw: Gateway, event, data: bytes, sequence: int) -> str:
-    body = json.loads(data)
-    if isinstance(event, GenerationCompleted):
-        body["assets"] = [
-            {
-                "id": str(generated_asset_id(event.data.job_id, asset.index)),
-                "index": asset.index,
-                "thumbnail_url": await gw.objects.presign_get(
-                    storage.WORKSPACE_BUCKET,
-                    asset.thumbnail_key,
-                    gw.settings.thumbnail_url_seconds,
-                ),
-            }
-            for asset in event.data.assets
-        ]
-    return f"id: {sequence}\nevent: {event.type}\ndata: {json.dumps(body)}\n\n"
+async def _shown(gw: Gateway, frame: Frame) -> str:
+    """The frame, once the workspace and library tables show its event (if it is one)."""
+    if frame.subject is not None and frame.sequence is not None:
+        await gw.watermarks.shown(
+            frame.subject, frame.sequence, gw.settings.sse_projection_wait_seconds
+        )
+    return frame.text
+
+
+async def _chain(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    async with contextlib.aclosing(rest):
+        yield first
+        async for chunk in rest:
+            yield chunk
