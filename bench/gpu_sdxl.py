@@ -11,9 +11,9 @@ One spec (`WORKLOAD`, `rows`) on both paths; only the model and the sizes differ
   kernel, so the speed is the real model's; the images are noise. Checkpoint loading is not
   timed.
 - Without a GPU: the TINY offline model (`atelier.gpu_sdxl.tiny_model.build_tiny_sdxl`,
-  loaded with `SdxlPipeline.load`) on the CPU at 64x64, 4 steps, batches 1 and 3; a check of
-  the code path and of CPU overheads only, not representative of GPU speed. The full model is
-  never built on the CPU.
+  loaded as the service loads its model, by `SdxlPipeline.from_settings`) on the CPU at
+  64x64, 4 steps, batches 1 and 3; a check of the code path and of CPU overheads only, not
+  representative of GPU speed. The full model is never built on the CPU.
 
 Rows: guidance 7.5 (classifier-free guidance on) at each batch size, as served (seconds per
 image and per step, peak memory); a larger batch against batch 1 per image (and images per
@@ -68,7 +68,7 @@ WORKLOAD = Workload(
     outside="text encoders, VAE decode, PIL conversion",
     item="image",
     full="Full SDXL base 1.0 architecture with **random weights** (`SdxlPipeline.of`)",
-    tiny="the offline tiny SDXL, loaded with `SdxlPipeline.load`",
+    tiny="the offline tiny SDXL, loaded with `SdxlPipeline.from_settings`",
 )
 
 #: stabilityai/stable-diffusion-xl-base-1.0 unet/config.json (keys that differ from, or matter
@@ -207,19 +207,29 @@ def build_full_sdxl(
 
 def load(settings: Settings) -> Model:
     """The model in the service's `SdxlPipeline`: on a GPU the full architecture, built here
-    and set up by `SdxlPipeline.of`; on the CPU the tiny model, read by `SdxlPipeline.load`."""
+    and set up by `SdxlPipeline.of`; on the CPU the tiny model, loaded as the service loads
+    its SDXL_MODEL (`SdxlPipeline.from_settings`)."""
+    from atelier.gpu_sdxl.config import SdxlSettings
     from atelier.gpu_sdxl.pipeline import SdxlPipeline
     from atelier.gpu_sdxl.tiny_model import build_tiny_sdxl
 
-    options = {"channels_last": settings.channels_last}
+    def tiny(folder: Path, device: str) -> SdxlPipeline:
+        model = str(build_tiny_sdxl(folder / "sdxl"))
+        return SdxlPipeline.from_settings(
+            SdxlSettings(
+                SDXL_MODEL=model,
+                device=device,
+                dtype=settings.dtype,
+                channels_last=settings.channels_last,
+            )
+        )
+
     pipeline, built = build(
         settings,
         full=lambda device, dtype: SdxlPipeline.of(
-            build_full_sdxl(device, dtype), device, dtype, **options
+            build_full_sdxl(device, dtype), device, dtype, channels_last=settings.channels_last
         ),
-        tiny=lambda folder, device: SdxlPipeline.load(
-            str(build_tiny_sdxl(folder / "sdxl")), device, settings.dtype, **options
-        ),
+        tiny=tiny,
     )
     text2img = pipeline._text2img
     parts = {

@@ -10,9 +10,9 @@ One spec (`WORKLOAD`, `rows`) on both paths; only the model and the sizes differ
   50 steps. Random weights change no kernel, so the speed is the real model's; the frames are
   noise. Checkpoint loading is not timed.
 - Without a GPU: the TINY offline model (`atelier.gpu_wan.tiny_model.build_tiny_wan`, loaded
-  with `WanPipelines.load`) on the CPU at 64x64, 9 frames (and 17), 4 steps; a check of the
-  code path and of CPU overheads only, not representative of GPU speed. The full model is
-  never built on the CPU.
+  as the service loads its model, by `WanPipelines.from_settings`) on the CPU at 64x64,
+  9 frames (and 17), 4 steps; a check of the code path and of CPU overheads only, not
+  representative of GPU speed. The full model is never built on the CPU.
 
 Rows: guidance 5.0 (two transformer passes per step), as served (seconds per video and per
 step, peak memory). Baseline: the same call with every attention forced onto PyTorch's
@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import Report, run_alone
@@ -63,7 +64,7 @@ WORKLOAD = Workload(
     outside="UMT5 text encoding, VAE decode, PIL conversion",
     item="video",
     full="Full Wan2.1-T2V-1.3B architecture with **random weights** (`WanPipelines.of`)",
-    tiny="the offline tiny Wan T2V, loaded with `WanPipelines.load`",
+    tiny="the offline tiny Wan T2V, loaded with `WanPipelines.from_settings`",
 )
 
 #: The longer video on each path (BENCH_STEPS overrides its steps too).
@@ -167,18 +168,24 @@ def build_full_wan(
 
 def load(settings: Settings) -> Model:
     """The model in the service's `WanPipelines`: on a GPU the full architecture, built here
-    and set up by `WanPipelines.of`; on the CPU the tiny model, read by `WanPipelines.load`."""
+    and set up by `WanPipelines.of`; on the CPU the tiny model, loaded as the service loads
+    its WAN_MODEL (`WanPipelines.from_settings`)."""
+    from atelier.gpu_wan.config import WanSettings
     from atelier.gpu_wan.pipeline import WanPipelines
     from atelier.gpu_wan.tiny_model import build_tiny_wan
+
+    def tiny(folder: Path, device: str) -> WanPipelines:
+        model = str(build_tiny_wan(folder / "wan"))
+        return WanPipelines.from_settings(
+            WanSettings(WAN_MODEL=model, device=device, dtype=settings.dtype)
+        )
 
     pipelines, built = build(
         settings,
         full=lambda device, dtype: WanPipelines.of(
             build_full_wan(device, dtype), device=device, dtype=dtype
         ),
-        tiny=lambda folder, device: WanPipelines.load(
-            str(build_tiny_wan(folder / "wan")), device=device, dtype=settings.dtype
-        ),
+        tiny=tiny,
     )
     t2v = pipelines._t2v
     parts = {

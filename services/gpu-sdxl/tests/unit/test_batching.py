@@ -13,6 +13,7 @@ from PIL import Image
 
 from atelier.contracts import examples
 from atelier.contracts.generation import ImageRef, Reference
+from atelier.gpu_sdxl.config import SdxlSettings
 from atelier.gpu_sdxl.pipeline import SdxlPipeline
 from atelier.gpu_sdxl.renderer import SdxlRenderer
 from atelier.inference.jobs import RenderJob
@@ -144,6 +145,14 @@ def test_a_step_cache_the_model_cannot_take_is_reported_and_left_off(model_dir: 
     pipeline = SdxlPipeline.load(str(model_dir), device="cpu", step_cache="first_block")
     assert pipeline.step_cache.startswith("none (first_block unsupported")
     assert pipeline._deep_cache is None
+
+
+def test_the_service_loads_the_step_cache_its_settings_name(model_dir: Path):
+    settings = SdxlSettings(
+        SDXL_MODEL=str(model_dir), device="cpu", step_cache="deep", step_cache_interval=4
+    )
+    pipeline = SdxlPipeline.from_settings(settings)
+    assert pipeline.step_cache == "deep (a full step every 4)"
 
 
 def test_the_vae_decodes_in_tiles_above_the_threshold(sdxl: SdxlPipeline):

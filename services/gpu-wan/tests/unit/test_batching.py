@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from atelier.contracts import examples
+from atelier.gpu_wan.config import WanSettings
 from atelier.gpu_wan.pipeline import WanPipelines
 from atelier.gpu_wan.renderer import WanRenderer
 from atelier.gpu_wan.tiny_model import build_tiny_wan
@@ -93,6 +94,13 @@ def test_first_block_cache_is_applied_and_the_unet_cache_is_not(model_dir: Path)
     deep = WanPipelines.load(str(model_dir), device="cpu", step_cache="deep")
     assert deep.step_cache.startswith("none (deep unsupported")
     assert not deep._t2v.transformer.is_cache_enabled
+
+
+def test_the_service_loads_its_model_with_the_cache_its_settings_name(model_dir: Path):
+    settings = WanSettings(WAN_MODEL=str(model_dir), device="cpu", step_cache="first_block")
+    pipelines = WanPipelines.from_settings(settings)
+    assert pipelines._t2v.transformer.is_cache_enabled
+    assert not pipelines.supports_image_to_video
 
 
 def test_it_reports_the_dtype_its_weights_really_have(wan: WanPipelines):

@@ -24,7 +24,7 @@ from atelier.contracts.storage import WORKSPACE_RETENTION
 from atelier.contracts.streams import EVENTS
 from atelier.inference.device import batch_capacity
 from atelier.inference.faults import FATAL_DEVICE_EXIT, FatalDeviceError
-from atelier.inference.pipelines import DEFAULT_VAE_TILING_ABOVE
+from atelier.inference.pipelines import DEFAULT_VAE_TILING_ABOVE, LoadedPipelines
 from atelier.inference.warmup import Warmup, WarmupShape
 from atelier.inference.worker import GenerationWorker, Renderer, consumer_config
 from atelier.runtime.consumer import WorkConsumer, ensure_consumer
@@ -100,6 +100,16 @@ class WorkerSettings(RuntimeSettings):
     def preset_shapes(self) -> list[WarmupShape]:
         """The gateway's presets at the default size (what most jobs will be)."""
         return []
+
+    def speed_up(self, pipeline: LoadedPipelines) -> None:
+        """What TORCH_COMPILE and STEP_CACHE ask of a freshly loaded `pipeline` (the cache
+        with STEP_CACHE_INTERVAL or STEP_CACHE_THRESHOLD: each cache takes its own)."""
+        pipeline.speed_up(
+            self.step_cache,
+            compile=self.torch_compile,
+            interval=self.step_cache_interval,
+            threshold=self.step_cache_threshold,
+        )
 
 
 def main(service: str, settings: WorkerSettings, load: Callable[[], Renderer]) -> None:

@@ -7,18 +7,4 @@ from atelier.inference import service
 
 if __name__ == "__main__":
     settings = SdxlSettings()
-    service.main(
-        "gpu-sdxl",
-        settings,
-        lambda: SdxlRenderer(
-            SdxlPipeline.load(
-                settings.model,
-                device=settings.device,
-                dtype=settings.dtype,
-                compile_unet=settings.torch_compile,
-                channels_last=settings.channels_last,
-                step_cache=settings.step_cache,
-                step_cache_interval=settings.step_cache_interval,
-            )
-        ),
-    )
+    service.main("gpu-sdxl", settings, lambda: SdxlRenderer(SdxlPipeline.from_settings(settings)))

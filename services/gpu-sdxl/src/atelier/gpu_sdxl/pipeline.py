@@ -4,6 +4,7 @@
 as `stabilityai/stable-diffusion-xl-base-1.0` or a local diffusers folder (the tiny offline
 model of `atelier.gpu_sdxl.tiny_model` in tests). `SdxlPipeline.of` sets up a pipeline already
 in memory the same way (what `load` does after reading it; the benchmark builds its own).
+`SdxlPipeline.from_settings` loads what the service's settings name, as the service runs it.
 
 One call can hold several jobs (`generate_batch`, `img2img_batch`): their prompts, negative
 prompts, seeds and source images differ, their size, steps and guidance (and img2img
@@ -26,6 +27,8 @@ from atelier.inference.stepcache import DeepCache, UnsupportedStepCache
 if TYPE_CHECKING:
     import torch
     from diffusers import StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
+
+    from atelier.gpu_sdxl.config import SdxlSettings
 
 __all__ = ["GenerationInterrupted", "SdxlPipeline"]
 
@@ -53,6 +56,16 @@ class SdxlPipeline(LoadedPipelines):
         super().__init__(text2img, img2img, device=device, dtype=dtype)
         self._text2img = text2img
         self._img2img = img2img
+
+    @classmethod
+    def from_settings(cls, settings: SdxlSettings) -> SdxlPipeline:
+        """The pipeline the service runs: SDXL_MODEL on DEVICE in DTYPE (channels-last if
+        CHANNELS_LAST), then what TORCH_COMPILE and STEP_CACHE ask for."""
+        pipeline = cls.load(
+            settings.model, settings.device, settings.dtype, channels_last=settings.channels_last
+        )
+        settings.speed_up(pipeline)
+        return pipeline
 
     @classmethod
     def load(

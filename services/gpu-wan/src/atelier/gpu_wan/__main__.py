@@ -7,18 +7,4 @@ from atelier.inference import service
 
 if __name__ == "__main__":
     settings = WanSettings()
-    service.main(
-        "gpu-wan",
-        settings,
-        lambda: WanRenderer(
-            WanPipelines.load(
-                settings.model,
-                settings.i2v_model,
-                device=settings.device,
-                dtype=settings.dtype,
-                compile_transformer=settings.torch_compile,
-                step_cache=settings.step_cache,
-                step_cache_threshold=settings.step_cache_threshold,
-            )
-        ),
-    )
+    service.main("gpu-wan", settings, lambda: WanRenderer(WanPipelines.from_settings(settings)))

@@ -3,6 +3,7 @@
 `WanPipelines.load` takes what those pipelines' `from_pretrained` take: hub ids such as
 `Wan-AI/Wan2.1-T2V-1.3B-Diffusers` / `Wan-AI/Wan2.1-I2V-14B-480P-Diffusers` or local diffusers
 folders (the tiny offline models of `atelier.gpu_wan.tiny_model` in tests).
+`WanPipelines.from_settings` loads what the service's settings name, as the service runs them.
 
 First-and-last-frame video (`last_image`) in diffusers 0.42.1 depends on the I2V checkpoint:
 
@@ -37,6 +38,8 @@ from atelier.inference.stepcache import UnsupportedStepCache, enable_first_block
 if TYPE_CHECKING:
     import torch
     from diffusers import WanImageToVideoPipeline, WanPipeline
+
+    from atelier.gpu_wan.config import WanSettings
 
 __all__ = ["GenerationInterrupted", "WanPipelines"]
 
@@ -88,6 +91,14 @@ class WanPipelines(LoadedPipelines):
         super().__init__(t2v, i2v, device=device, dtype=dtype)
         self._t2v = t2v
         self._i2v = i2v
+
+    @classmethod
+    def from_settings(cls, settings: WanSettings) -> WanPipelines:
+        """The pipelines the service runs: WAN_MODEL and WAN_I2V_MODEL (if set) on DEVICE in
+        DTYPE, then what TORCH_COMPILE and STEP_CACHE ask for."""
+        pipelines = cls.load(settings.model, settings.i2v_model, settings.device, settings.dtype)
+        settings.speed_up(pipelines)
+        return pipelines
 
     @classmethod
     def load(
