@@ -30,7 +30,7 @@ is started (the command-line flags of `python -m bench` and of each module just 
     BENCH_BASELINE  0 to skip the baseline comparisons
     BENCH_THREADS   torch threads for the CPU runs (default 1; 0: torch's default)
 
-The platform benchmarks (projection_rebuild, control_plane, event_to_screen,
+The platform benchmarks (projection_rebuild, control_plane, event_to_screen, sse_fanout,
 workspace_listing) start their own embedded servers and services in a temporary directory;
 each module's docstring lists its sizes (BENCH_EVENTS, BENCH_SECONDS, ...), and
 BENCH_QUICK=1 makes them all small, for developing them (the figures then mean little).

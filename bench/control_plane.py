@@ -1,7 +1,8 @@
 """Control plane: generation submits through the real gateway process (JWT verify,
 validation, the per-user limit counters, JetStream publish with ack), at 1, 10 and 100
-concurrent clients, then at a fixed 500 requests a second. Baseline in the same run: the
-raw nats-py publish of the same events (awaiting each ack) at the same concurrency.
+concurrent clients, then at a fixed 500 requests a second; then the same through two
+gateway processes sharing the address (SO_REUSEPORT). Baseline in the same run: the raw
+nats-py publish of the same events (awaiting each ack) at the same concurrency.
 
 The load comes from this process (aiohttp, many users' tokens) on the same machine, so
 the client's CPU is part of what limits the figures. No GPU worker runs.
@@ -12,12 +13,14 @@ the client's CPU is part of what limits the figures. No GPU worker runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
+import psutil
 
 from atelier.contracts import examples
 from atelier.contracts.registry import encode_event
@@ -37,15 +40,18 @@ from bench._platform import (
 LEVELS = (1, 10, 100)
 FIXED_RATE = 500  # requests/s for the latency target
 TARGET_RATE, TARGET_P99 = 2000, 0.020
-USERS = 200
+#: Many users, so that each one's set of active jobs stays as small as the caps keep it in
+#: production (no worker ends the jobs here, and the caps are lifted).
+USERS = 5000
 CLOSING = (
-    "What would close it: one gateway process uses one core, and each submit costs an HTTP "
-    "request through FastAPI's middleware (OpenTelemetry, metrics, problem handlers), a "
-    "JWT check and three JetStream round trips in a row (two limit counters, then the "
-    "publish). More gateway processes (uvicorn workers or replicas: the limits are "
-    "JetStream counters, so they hold across them) and the two counters incremented "
-    "concurrently would raise it; here the load generator and every server share the same "
-    "2 cores with other work."
+    "Where the time goes: the CPU line above. Each submit costs the gateway an HTTP request "
+    "through FastAPI (validation, OpenTelemetry, metrics), a JWT check and three JetStream "
+    "round trips (the minute counter and the active-jobs read at once, the compare-and-set, "
+    "the publish), and costs nats-server a counter, a KV write and a stream append on disk. "
+    "On these 2 cores the load generator, nats-server and the gateway processes share the "
+    "same CPUs, so a second process adds throughput only while a core has time left. What "
+    "would close it: cores for the gateway processes (they scale out: the limits live in "
+    "JetStream), and a load generator on another machine."
 )
 BODY = {"model": "sdxl", "mode": "image", "quality": "fast", "prompt": "a lighthouse at dusk"}
 
@@ -118,8 +124,8 @@ async def _bench(report: Report, platform: Platform) -> None:
     url = f"{platform.gateway_url}/v1/generations"
     nc = await connect(platform.settings().nats_url, name="bench-raw-publish")
     js = nc.jetstream()
-    connector = aiohttp.TCPConnector(limit=max(LEVELS) + 50)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    http = _session()
+    try:
 
         async def submit(n: int) -> None:
             headers = {"Authorization": f"Bearer {tokens[n % USERS]}"}
@@ -138,25 +144,53 @@ async def _bench(report: Report, platform: Platform) -> None:
 
         for n in range(20):  # warm up connections and caches
             await submit(n)
-        gateway, raw = [], []
-        for clients in LEVELS:
-            gateway.append(
-                await closed_loop(f"gateway, {clients} clients", submit, clients, seconds)
+        one = [
+            await closed_loop(f"gateway, {clients} clients", submit, clients, seconds)
+            for clients in LEVELS
+        ]
+        fixed = [await open_loop(f"gateway at {FIXED_RATE} req/s", submit, FIXED_RATE, seconds)]
+        # A second process on the shared address (SO_REUSEPORT), as `make up REPLICAS=2`.
+        second = platform.gateway_process("gateway-bench-2")
+        await asyncio.to_thread(second.start)
+        await http.close()  # new connections, spread over both processes by the kernel
+        http = _session()
+        try:
+            for n in range(20):
+                await submit(n)
+            label = f"gateway ×2 processes, {max(LEVELS)} clients"
+            pids = {"gateway": platform.services["gateway"].pid, "gateway 2": second.pid}
+            pids |= {"nats-server": _nats_pid(platform), "load generator": os.getpid()}
+            cpu = CpuShares(pids)
+            two = await closed_loop(label, submit, max(LEVELS), seconds)
+            shares = cpu.stop()
+            fixed.append(
+                await open_loop(
+                    f"gateway ×2 processes at {FIXED_RATE} req/s", submit, FIXED_RATE, seconds
+                )
             )
-            raw.append(
-                await closed_loop(f"raw js.publish, {clients} clients", publish, clients, seconds)
-            )
-        fixed = await open_loop(f"gateway at {FIXED_RATE} req/s", submit, FIXED_RATE, seconds)
-        profile = ""
-        best = max(gateway, key=lambda load: load.rate)
-        if best.rate < TARGET_RATE:
-            pid = platform.services["gateway"].pid
-            load = asyncio.create_task(closed_loop("profiled", submit, max(LEVELS), seconds))
-            profile = await asyncio.to_thread(spy, pid, seconds - 1)
-            await load
+            profile = ""
+            if two.rate < TARGET_RATE:
+                load = asyncio.create_task(closed_loop("profiled", submit, max(LEVELS), seconds))
+                profile = await asyncio.to_thread(spy, second.pid, seconds - 1)
+                await load
+        finally:
+            await asyncio.to_thread(second.stop)
+        # Last: the services would still be reading its flood of events during the others.
+        raw = [
+            await closed_loop(f"raw js.publish, {clients} clients", publish, clients, seconds)
+            for clients in LEVELS
+        ]
+    finally:
+        await http.close()
     await nc.close()
-    report.add("Control plane: generation submits", _render(gateway, raw, fixed, best, profile))
-    raw_best = raw[gateway.index(best)]
+    gateway = [*one, two]
+    best = max(gateway, key=lambda load: load.rate)
+    at_rate = min(fixed, key=lambda load: percentile(load.latencies, 99))
+    report.add(
+        "Control plane: generation submits",
+        _render(one, raw, two, fixed, best, at_rate, shares, profile),
+    )
+    raw_best = max(raw, key=lambda load: load.rate)
     report.record(
         Record(
             "submits_per_s",
@@ -168,40 +202,85 @@ async def _bench(report: Report, platform: Platform) -> None:
             baseline_name=raw_best.label,
         )
     )
-    p99 = percentile(fixed.latencies, 99)
+    p99 = percentile(at_rate.latencies, 99)
     report.record(
         Record(
             f"submit_p99_ms_at_{FIXED_RATE}",
             round(p99 * 1000, 2),
             "ms",
             target=TARGET_P99 * 1000,
-            met=p99 < TARGET_P99 and fixed.rate >= FIXED_RATE * 0.95,
+            met=_p99_met(at_rate),
         )
     )
 
 
-def _render(gateway, raw, fixed: Load, best: Load, profile: str) -> str:
+def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(LEVELS) + 50))
+
+
+def _nats_pid(platform: Platform) -> int:
+    """The nats-server the platform's gateway talks to (a child of this process)."""
+    port = platform.settings().nats_url.rsplit(":", 1)[-1]
+    for child in psutil.Process().children(recursive=True):
+        if "nats-server" in child.name() and port in " ".join(child.cmdline()):
+            return child.pid
+    raise RuntimeError("no nats-server child")
+
+
+class CpuShares:
+    """CPU seconds each process spends from now until `stop`, as % of one core."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.started = time.perf_counter()
+        self.before = {name: _cpu(process) for name, process in self.processes.items()}
+
+    def stop(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.started
+        return {
+            name: 100 * (_cpu(process) - self.before[name]) / wall
+            for name, process in self.processes.items()
+        }
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _p99_met(load: Load) -> bool:
+    return percentile(load.latencies, 99) < TARGET_P99 and load.rate >= FIXED_RATE * 0.95
+
+
+def _render(one, raw, two: Load, fixed, best: Load, at_rate: Load, shares, profile) -> str:
     lines = [
         "| load | requests | req/s | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|",
-        *(load.row() for pair in zip(gateway, raw, strict=True) for load in pair),
-        fixed.row(),
+        *(load.row() for pair in zip(one, raw, strict=True) for load in pair),
+        two.row(),
+        *(load.row() for load in fixed),
         "",
     ]
-    for g, r in zip(gateway, raw, strict=True):
+    for g, r in zip(one, raw, strict=True):
         lines.append(f"- {g.label}: {g.rate / r.rate:.2f}x the raw publish rate")
+    lines.append(f"- {two.label}: {two.rate / one[-1].rate:.2f}x one process")
+    lines.append(
+        f"- CPU during {two.label} (% of one core; the machine has "
+        f"{psutil.cpu_count()}): "
+        + ", ".join(f"{name} {share:.0f}%" for name, share in shares.items())
+    )
     rate_met = "met" if best.rate >= TARGET_RATE else "MISSED"
-    p99 = percentile(fixed.latencies, 99)
-    p99_met = "met" if p99 < TARGET_P99 and fixed.rate >= FIXED_RATE * 0.95 else "MISSED"
+    p99 = percentile(at_rate.latencies, 99)
     lines += [
         f"- target ≥ {TARGET_RATE:,} req/s: **{rate_met}** "
         f"(best {best.rate:,.0f} req/s, {best.label})",
-        f"- target p99 < {TARGET_P99 * 1000:.0f} ms at {FIXED_RATE} req/s: **{p99_met}** "
-        f"(p99 {ms(p99)} ms, achieved {fixed.rate:,.0f} req/s)",
+        f"- target p99 < {TARGET_P99 * 1000:.0f} ms at {FIXED_RATE} req/s: "
+        f"**{'met' if _p99_met(at_rate) else 'MISSED'}** "
+        f"(p99 {ms(p99)} ms, {at_rate.label}, achieved {at_rate.rate:,.0f} req/s)",
     ]
     if profile:
-        lines += ["", f"The gateway process under {max(LEVELS)} clients (py-spy):", "", profile]
-        lines += ["", CLOSING]
+        lines += ["", f"One of two gateway processes under {max(LEVELS)} clients (py-spy):"]
+        lines += ["", profile, "", CLOSING]
     return "\n".join(lines)
 
 

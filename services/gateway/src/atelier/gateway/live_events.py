@@ -15,6 +15,7 @@ both, never in neither: nothing is missed and nothing comes twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
@@ -32,6 +33,10 @@ from atelier.runtime.log_reader import LogReader
 #: beyond them the stream ends, and the client resumes from its last id.
 MAX_HELD = 10_000
 REPLAY_BATCH = 256
+#: Replays at once on one process: a reconnect storm after a deploy queues here instead
+#: of asking the server for thousands of consumers at once (nats-server 2.15 refuses a
+#: stream's 1,001st consumer unless the stream sets another limit).
+MAX_REPLAYS = 32
 
 FrameEvent = Callable[[str, bytes, Mapping[str, str] | None, int], Awaitable[Frame]]
 
@@ -64,6 +69,7 @@ class LiveEvents:
         self._progress: dict[str, Subscription] = {}
         #: Opening and closing change a user's progress subscription: one at a time.
         self._lock = asyncio.Lock()
+        self._replays = asyncio.Semaphore(MAX_REPLAYS)
 
     async def start(self) -> None:
         await self.js.subscribe(
@@ -102,6 +108,11 @@ class LiveEvents:
 
     async def replay(self, user_id: uuid.UUID, after: int) -> AsyncIterator[Frame]:
         """The user's events after stream sequence `after`, up to the end of the log."""
+        async with self._replays, contextlib.aclosing(self._replay(user_id, after)) as frames:
+            async for frame in frames:
+                yield frame
+
+    async def _replay(self, user_id: uuid.UUID, after: int) -> AsyncIterator[Frame]:
         reader = LogReader(self.js, EVENTS.name)
         await reader.open(
             ConsumerConfig(
