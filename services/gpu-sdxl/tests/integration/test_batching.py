@@ -272,6 +272,44 @@ async def test_a_job_cancelled_while_it_waits_for_a_call_ends_at_once(
     assert [call[0][0] for call in spy.calls] == ["running"]
 
 
+async def test_a_job_cancelled_while_its_call_forms_never_starts(private_nc, objects, renderer):
+    """The cancel arrives on the bus just after the worker read the log for one (as its
+    call forms): the job ends cancelled, and no `started` comes after that."""
+    bus, spy = EventBus(private_nc), Spy(renderer)
+    target = job("cancelled as its call forms", steps=5)
+    cancel = GenerationCancelRequested.create(
+        source="gateway",
+        user_id=target.user_id,
+        data=GenerationCancelRequestedData(job_id=target.data.job_id, model="sdxl"),
+    )
+    async with running(private_nc, objects, spy, window=0.0) as worker:
+        read_log = worker._on_log
+        reads = 0
+
+        async def cancel_after_the_second_read(request, *names):
+            nonlocal reads
+            found = await read_log(request, *names)
+            if names == ("cancel_requested",) and (reads := reads + 1) == 2:  # the call's
+                pending = worker.waiting[target.data.job_id]
+                await bus.publish(cancel)
+                async with asyncio.timeout(10):
+                    await asyncio.shield(pending.stopped)
+            return found
+
+        worker._on_log = cancel_after_the_second_read
+        await bus.publish(target)
+        ended = await outcome(bus, target)
+        await asyncio.sleep(0.5)  # a `started` would be appended by now
+        last = await read_last_event(
+            bus, subjects.generation_history(target.user_id, target.data.job_id)
+        )
+    assert reads == 2
+    assert isinstance(ended, GenerationCancelled)
+    assert isinstance(last.event, GenerationCancelled)
+    assert await count(bus, target, "started") == 0
+    assert spy.calls == []
+
+
 async def test_a_failure_ends_with_the_job_that_caused_it(private_nc, objects, renderer):
     def poisoned(jobs):
         if any(j.spec.prompt == "poison" for j in jobs):

@@ -306,7 +306,13 @@ class GenerationWorker:
         if self.stopping is not None and self.stopping.is_set():
             return [_Done(_Again()) for _ in group]
         done: list[_Done] = [_Done(Stopped(None)) for _ in group]
-        cancelled = await asyncio.gather(*(self._cancel_asked(p.request) for p in group))
+        asked_on_log = await asyncio.gather(*(self._cancel_asked(p.request) for p in group))
+        # A cancel seen on the bus while the log was read has ended its job already (its
+        # `cancelled` is on the log): starting it now would append `started` after it.
+        cancelled = [
+            asked or pending.stopped.done()
+            for pending, asked in zip(group, asked_on_log, strict=True)
+        ]
         running = [index for index, asked in enumerate(cancelled) if not asked]
         for pending, asked in zip(group, cancelled, strict=True):
             self.waiting.pop(pending.request.data.job_id, None)
