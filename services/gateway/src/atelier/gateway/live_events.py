@@ -80,10 +80,6 @@ class LiveEvents:
             config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
         )
 
-    @property
-    def open_streams(self) -> int:
-        return sum(len(streams) for streams in self._streams.values())
-
     async def open(self, user_id: uuid.UUID) -> Stream:
         """A stream that gets the user's events from now on, until `close`."""
         user = str(user_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -10,14 +11,15 @@ from typing import Self
 from .base import Server
 
 
-class ServerGroup:
+class ServerGroup(ABC):
     """Starts and stops its `members` in parallel; running while all of them are."""
 
     name = "servers"
 
     @property
+    @abstractmethod
     def members(self) -> Sequence[Server]:
-        raise NotImplementedError
+        """The servers of the group, in start order."""
 
     @property
     def running(self) -> bool:
