@@ -1,4 +1,4 @@
-"""End to end through the gpu-sdxl worker process: a `generation.requested` event in, a PNG
+"""End to end through the gpu-sdxl worker process: a `generation.dispatched` event in, a PNG
 in S3 out, with the service as it runs (`python -m atelier.gpu_sdxl`) on a private NATS and
 S3 of its own.
 
@@ -225,7 +225,7 @@ async def _measure(
                 request = _request(size, steps, seed)
                 done = outcomes.expect(request)
                 sent = time.perf_counter()
-                await bus.publish(request)
+                await bus.publish(examples.dispatched(request))
                 completed = await _completed(done)
                 alone.append(time.perf_counter() - sent)
                 rendering.append(completed.data.inference_seconds)
@@ -237,7 +237,7 @@ async def _measure(
             done_all = [outcomes.expect(request) for request in requests]
             sent = time.perf_counter()
             for request in requests:
-                await bus.publish(request)
+                await bus.publish(examples.dispatched(request))
             batched = [await _completed(done) for done in done_all]
             together = time.perf_counter() - sent
         async with httpx.AsyncClient(timeout=5) as http:

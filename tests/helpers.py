@@ -17,7 +17,7 @@ import httpx
 from nats.js.errors import NotFoundError
 from PIL import Image
 
-from atelier.contracts import examples, subjects
+from atelier.contracts import examples, scheduling, subjects
 from atelier.contracts.generation import OUTCOMES, GenerationCompleted
 from atelier.contracts.storage import LIBRARY_BUCKET, WORKSPACE_BUCKET
 from atelier.contracts.streams import ACTIVE_JOBS, DEAD_LETTERS, EVENTS, RATE_COUNTERS
@@ -28,6 +28,8 @@ from atelier.runtime.aggregates import read_last_event
 from atelier.runtime.bus import EventBus, connect
 from atelier.runtime.dead_letters import ORIGINAL_SUBJECT
 from atelier.runtime.objects import ObjectStore
+from atelier.scheduler.dispatcher import FILTERS as SCHEDULER_FILTERS
+from atelier.scheduler.usage import UsageProjection
 from atelier.workspace.projection import WorkspaceProjection
 
 T = TypeVar("T")
@@ -46,9 +48,12 @@ async def eventually(
             await asyncio.sleep(interval)
 
 
-def client(platform: Platform, user_id: uuid.UUID | None = None) -> httpx.AsyncClient:
-    """An HTTP client of the gateway, authenticated as `user_id` (a new user by default)."""
-    token = platform.token(user_id or uuid.uuid4())
+def client(
+    platform: Platform, user_id: uuid.UUID | None = None, **claims: object
+) -> httpx.AsyncClient:
+    """An HTTP client of the gateway, authenticated as `user_id` (a new user by default),
+    with `claims` in its token besides (`tier="pro"`, `roles=[...]`)."""
+    token = platform.token(user_id or uuid.uuid4(), claims=claims)
     return httpx.AsyncClient(
         base_url=platform.gateway_url,
         headers={"Authorization": f"Bearer {token}"},
@@ -158,6 +163,7 @@ async def settled(platform: Platform, timeout: float = 30.0) -> None:
     projections = {
         "workspace": WorkspaceProjection(),
         "library": LibraryProjection(),
+        "scheduler": UsageProjection(),
     }
     events = await bus(platform)
     pool = await asyncpg.create_pool(platform.settings().database_url, min_size=1, max_size=2)
@@ -191,14 +197,14 @@ async def settled(platform: Platform, timeout: float = 30.0) -> None:
 
 
 async def user_rows(platform: Platform, user_id: uuid.UUID) -> dict[str, list[dict]]:
-    """Every row of the user in the three tables, in a stable order."""
+    """Every row of the user in the projections' tables, in a stable order."""
     conn = await asyncpg.connect(platform.settings().database_url)
     try:
         return {
             table: [
                 dict(row)
                 for row in await conn.fetch(
-                    f"SELECT * FROM {table} WHERE user_id = $1 ORDER BY 1", user_id
+                    f"SELECT * FROM {table} WHERE user_id = $1 ORDER BY 1, 2, 3, 4", user_id
                 )
             ]
             for table in (
@@ -206,6 +212,7 @@ async def user_rows(platform: Platform, user_id: uuid.UUID) -> dict[str, list[di
                 "workspace.generation_jobs",
                 "library.user_library",
                 "library.user_collections",
+                "scheduler.usage_daily",
             )
         }
     finally:
@@ -255,10 +262,11 @@ def readers_of(subject: str) -> set[str]:
     """The consumers (projections and durable consumers) whose filters select `subject`."""
     filters = {
         projection.name: list(projection.subjects)
-        for projection in (WorkspaceProjection(), LibraryProjection())
+        for projection in (WorkspaceProjection(), LibraryProjection(), UsageProjection())
     }
     for config in durable_consumers():
         filters[config.durable_name] = config.filter_subjects or [config.filter_subject]
+    filters[scheduling.SERVICE] = SCHEDULER_FILTERS
     return {
         name
         for name, wanted in filters.items()

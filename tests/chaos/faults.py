@@ -276,11 +276,11 @@ async def projection_backlog(platform: Platform) -> int:
 
 FAULTS: dict[str, Fault] = {
     **{f"kill -9 {name}": kill_service(name)
-       for name in ("workspace", "library", "gpu-sdxl", "gpu-wan", "gateway")},
+       for name in ("workspace", "library", "scheduler", "gpu-sdxl", "gpu-wan", "gateway")},
     **{f"kill -9 {name}": kill_server(attr)
        for name, attr in (("nats-server", "nats"), ("postgres", "postgres"), ("s3", "s3"))},
     **{f"supervised: kill -9 {name}": kill_supervised(name)
-       for name in ("workspace", "gateway", "gpu-sdxl")},
+       for name in ("workspace", "gateway", "scheduler", "gpu-sdxl")},
     "worker killed mid-job": kill_worker_mid_job,
     "projection paused": pause_projection,
     "nats connections cut": cut_connections,

@@ -25,7 +25,7 @@ from tests.helpers import bus, client, outcome, rebuild, settled, user_rows
 OUTCOME_NAMES = ("completed", "failed", "cancelled")
 #: Facts that happen at most once to their aggregate (the subject's last token).
 ONCE = {
-    "generation": {"requested", *OUTCOME_NAMES},
+    "generation": {"requested", "dispatched", *OUTCOME_NAMES},
     "workspace": {"added", "files_deleted"},
     "library": {"stored", "deleted", "files_deleted"},
 }
@@ -102,7 +102,7 @@ def _keys(platform: Platform, bucket: str, prefix: str) -> list[str]:
 
 async def _rebuild_gives_live_tables(platform: Platform, users: list[uuid.UUID]) -> None:
     live = {user: await user_rows(platform, user) for user in users}
-    services = ("workspace", "library")
+    services = ("workspace", "library", "scheduler")
     await asyncio.gather(*(asyncio.to_thread(rebuild, platform, s) for s in services))
     for user in users:
         assert await user_rows(platform, user) == live[user], f"rebuilt tables differ ({user})"

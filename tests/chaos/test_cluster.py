@@ -17,7 +17,7 @@ from functools import partial
 
 import pytest
 
-from atelier.platform.local import Platform
+from atelier.platform.local import SERVICES, Platform
 from atelier.stack.servers import EmbeddedServers
 from tests.chaos.cluster import (
     FAULTS,
@@ -65,7 +65,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterStack]:
 
 async def test_every_stream_and_durable_consumer_has_three_copies(cluster) -> None:
     platform = cluster.platform
-    assert len(platform.services) == 5 * REPLICAS
+    assert len(platform.services) == len(SERVICES) * REPLICAS
     assert platform.endpoints.stream_replicas == 3
     assert await _whole_within(platform, 60) == []
 

@@ -232,8 +232,8 @@ async def test_a_poison_job_is_dead_lettered_and_the_worker_goes_on(platform):
     user = uuid.uuid4()
     events = await bus(platform)
     try:
-        subject = subjects.generation(user, "sdxl", uuid.uuid4(), "requested")
-        await events.js.publish(subject, b'{"type": "generation.requested", "data": 42}')
+        subject = subjects.generation(user, "sdxl", uuid.uuid4(), "dispatched")
+        await events.js.publish(subject, b'{"type": "generation.dispatched", "data": 42}')
         async with client(platform, user) as api:
             job = await generate(api, steps=2)
             assert isinstance(await outcome(platform, user, job), GenerationCompleted)

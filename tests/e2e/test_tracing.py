@@ -1,8 +1,10 @@
 """One generation is one trace: from the HTTP request through the gateway's publish, the
-GPU worker's consume, inference and S3 uploads, the workspace projection, to the SSE
-delivery. A rebuild of the projection links to those traces instead of joining them.
+scheduler's dispatch, the GPU worker's consume, inference and S3 uploads, the workspace
+projection, to the SSE delivery. A rebuild of the projection links to those traces instead
+of joining them.
 
-The gateway, the SDXL worker and the workspace service run here in the test's process,
+The gateway, the scheduler, the SDXL worker and the workspace service run here in the
+test's process,
 each from its own composition root, so that one in-memory exporter sees every span;
 they talk to each other only through real NATS, PostgreSQL and S3.
 
@@ -39,6 +41,8 @@ from atelier.runtime.bus import connect, ensure_streams
 from atelier.runtime.db import create_pool
 from atelier.runtime.logs import JsonFormatter
 from atelier.runtime.rebuild import rebuild
+from atelier.scheduler import bootstrap as scheduler
+from atelier.scheduler.config import SchedulerSettings
 from atelier.workspace import bootstrap as workspace
 from atelier.workspace.config import WorkspaceSettings
 from atelier.workspace.projection import WorkspaceProjection
@@ -48,6 +52,7 @@ pytestmark = pytest.mark.e2e
 
 SECRET = "a-secret-for-the-tracing-test-only-0123456789"
 WORKSPACE = WorkspaceProjection.name
+SCHEDULER = "scheduler"
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +69,11 @@ def spans():
 
 @pytest.fixture
 async def services(servers, private_nats, tmp_path):
-    """Gateway, SDXL worker and workspace on a private log; yields the gateway's URL and
-    the workspace's settings."""
+    """Gateway, scheduler, SDXL worker and workspace on a private log; yields the gateway's
+    URL and the workspace's settings."""
     env = await _private_log(servers, private_nats)
     workspace_settings = WorkspaceSettings(**env, db_schema=f"trace_{uuid.uuid4().hex[:8]}")
+    scheduler_settings = SchedulerSettings(**env, db_schema=f"trace_s_{uuid.uuid4().hex[:8]}")
     model = build_tiny_sdxl(tmp_path / "tiny-sdxl")
     renderer = SdxlRenderer(SdxlPipeline.load(str(model), device="cpu", dtype="float32"))
     port = free_port()
@@ -75,6 +81,7 @@ async def services(servers, private_nats, tmp_path):
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(workspace.run(workspace_settings, stop)),
+        asyncio.create_task(scheduler.run(scheduler_settings, stop)),
         # no warm-up: its renders at the default size would be traced too (and slow on CPU)
         asyncio.create_task(serve_worker(SdxlSettings(**env, warmup=[]), renderer, stop)),
         asyncio.create_task(gateway.serve()),
@@ -177,7 +184,9 @@ async def test_one_generation_is_one_trace_across_gateway_gpu_and_workspace(span
         by_name.setdefault(span.name, []).append(span)
 
     publish_requested = by_name["publish generation.requested"][0]
-    consume = _child_of(by_name["process generation.requested"], publish_requested, "gpu-sdxl")
+    scheduled = _child_of(by_name["process generation.requested"], publish_requested, SCHEDULER)
+    publish_dispatched = _child_of(by_name["publish generation.dispatched"], scheduled)
+    consume = _child_of(by_name["process generation.dispatched"], publish_dispatched, "gpu-sdxl")
     assert consume.kind == SpanKind.CONSUMER
     assert consume.attributes["messaging.system"] == "nats"
     # the workspace projects the request too (the job's status), in the same trace

@@ -1,5 +1,5 @@
-"""Gathering jobs that may share a call: by key, oldest first, within a window and a
-capacity."""
+"""Gathering jobs that may share a call: by key, in arrival order (none overtakes an older
+one), within a window and a capacity."""
 
 import asyncio
 from dataclasses import dataclass
@@ -34,7 +34,7 @@ def batcher(groups: list[list[str]], *, window: float = 0.05, capacity: int = 6,
     )
 
 
-async def test_jobs_arriving_within_the_window_share_a_group_and_others_wait_their_turn():
+async def test_jobs_arriving_within_the_window_share_a_group_until_one_that_cannot():
     groups: list[list[str]] = []
     b = batcher(groups)
 
@@ -50,7 +50,8 @@ async def test_jobs_arriving_within_the_window_share_a_group_and_others_wait_the
         later(Job("late"), 0.3),
     )
     assert outcomes == ["a done", "b done", "other done", "c done", "late done"]
-    assert groups == [["a", "b", "c"], ["other"], ["late"]]
+    # c could share a and b's call, but "other" came before it: c waits its turn
+    assert groups == [["a", "b"], ["other"], ["c"], ["late"]]
 
 
 async def test_a_full_group_does_not_wait_for_its_window():
@@ -61,7 +62,7 @@ async def test_a_full_group_does_not_wait_for_its_window():
     assert groups == [["a", "b"]]
 
 
-async def test_groups_hold_what_fits_oldest_first_and_a_keyless_job_goes_alone():
+async def test_groups_hold_what_fits_in_arrival_order_and_a_keyless_job_goes_alone():
     groups: list[list[str]] = []
     gate = asyncio.Event()
     b = batcher(groups, window=0.0, capacity=4, gate=gate)
@@ -81,7 +82,7 @@ async def test_groups_hold_what_fits_oldest_first_and_a_keyless_job_goes_alone()
     assert b.waiting == 5
     gate.set()
     await asyncio.gather(first, *rest)
-    assert groups == [["busy"], ["a", "c"], ["alone"], ["b", "d"]]
+    assert groups == [["busy"], ["a"], ["alone"], ["b", "c"], ["d"]]
 
 
 async def test_a_failing_group_fails_its_jobs_only():

@@ -122,7 +122,7 @@ async def test_jobs_of_different_users_share_a_call_and_each_gets_its_own_outcom
         job("another size", width=128, height=128),
     ]
     for request in requests:
-        await bus.publish(request)
+        await bus.publish(examples.dispatched(request))
     async with running(private_nc, objects, spy):
         ended = [await outcome(bus, request) for request in requests]
     assert all(isinstance(event, GenerationCompleted) for event in ended)
@@ -156,7 +156,7 @@ async def test_out_of_memory_splits_the_batch_and_a_job_too_big_alone_fails_with
     requests = [job("one", seed=3), job("two", num_images=2), job("three", num_images=2)]
     too_big = job("huge", width=128, height=128, steps=5, num_images=2)
     for request in [*requests, too_big]:
-        await bus.publish(request)
+        await bus.publish(examples.dispatched(request))
     async with running(private_nc, objects, spy):
         ended = [await outcome(bus, request) for request in requests]
         failed = await outcome(bus, too_big)
@@ -199,7 +199,7 @@ async def test_a_job_cancelled_inside_a_batch_leaves_it_and_the_others_complete(
         subjects.progress(doomed.user_id, doomed.data.job_id), cb=on_progress
     )
     for request in requests:
-        await bus.publish(request)
+        await bus.publish(examples.dispatched(request))
     try:
         async with running(private_nc, objects, spy):
             await asyncio.wait_for(third_step.wait(), 120)
@@ -243,13 +243,13 @@ async def test_a_job_cancelled_while_it_waits_for_a_call_ends_at_once(
 
     hook = renderer.pipeline._text2img.unet.register_forward_pre_hook(step, with_kwargs=True)
     running_job, waiting_job = job("running", steps=30), job("waiting", steps=5)
-    await bus.publish(running_job)
+    await bus.publish(examples.dispatched(running_job))
     try:
         async with running(private_nc, objects, spy, window=0.0):
             async with asyncio.timeout(60):
                 while len(steps) < 3:
                     await asyncio.sleep(0.02)
-            await bus.publish(waiting_job)
+            await bus.publish(examples.dispatched(waiting_job))
             await asyncio.sleep(0.3)  # in the worker's hands, behind the running call
             await bus.publish(
                 GenerationCancelRequested.create(
@@ -297,7 +297,7 @@ async def test_a_job_cancelled_while_its_call_forms_never_starts(private_nc, obj
             return found
 
         worker._on_log = cancel_after_the_second_read
-        await bus.publish(target)
+        await bus.publish(examples.dispatched(target))
         ended = await outcome(bus, target)
         await asyncio.sleep(0.5)  # a `started` would be appended by now
         last = await read_last_event(
@@ -327,7 +327,7 @@ async def test_a_failure_ends_with_the_job_that_caused_it(private_nc, objects, r
     )
     requests = [job("fine"), job("poison"), job("also fine"), missing_reference]
     for request in requests:
-        await bus.publish(request)
+        await bus.publish(examples.dispatched(request))
     async with running(private_nc, objects, spy, max_attempts=1):
         ended = [await outcome(bus, request) for request in requests]
     assert [type(event).__name__ for event in ended] == [
@@ -348,7 +348,7 @@ async def test_a_broken_device_leaves_the_jobs_to_a_fresh_process(private_nc, ob
     bus, spy = EventBus(private_nc), Spy(renderer, fail=illegal_access)
     requests = [job("a"), job("b")]
     for request in requests:
-        await bus.publish(request)
+        await bus.publish(examples.dispatched(request))
     async with running(private_nc, objects, spy) as worker:
         await asyncio.wait_for(worker.broken.wait(), 60)
         with pytest.raises(FatalDeviceError):

@@ -72,7 +72,7 @@ async def test_the_service_warms_its_presets_before_it_is_ready_or_takes_a_job(
     assert [(s.width, s.steps) for s in settings.preset_shapes()] == [(64, 15), (64, 25)]
     bus = EventBus(private_nc)
     request = examples.requested(num_images=1, steps=2)
-    await bus.publish(request)
+    await bus.publish(examples.dispatched(request))
     stop = asyncio.Event()
     service = asyncio.create_task(serve(settings, renderer, stop))
     try:
@@ -90,7 +90,7 @@ async def test_the_service_warms_its_presets_before_it_is_ready_or_takes_a_job(
         assert "warming sdxl 64x64 15 steps (1 of 2)" in checks["warm-up"]
         await asyncio.sleep(1.0)
         history = subjects.generation_history(request.user_id, request.data.job_id)
-        assert (await read_last_event(bus, history)).event.type == "generation.requested"
+        assert (await read_last_event(bus, history)).event.type == "generation.dispatched"
 
         renderer.gate.set()
         async with asyncio.timeout(120):

@@ -63,7 +63,7 @@ async def run_job(private_nc, objects, renderer, request, *, max_attempts: int =
         js=bus.js, stream=EVENTS.name, durable=config.durable_name, handle=worker.handle
     )
     consumer.backoff = (0.1,)
-    await bus.publish(request)
+    await bus.publish(examples.dispatched(request))
     history = subjects.generation_history(request.user_id, request.data.job_id)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))

@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import get_args
 
 from atelier.contracts.envelope import Envelope
-from atelier.contracts.generation import GenerationRequested, Model
+from atelier.contracts.generation import GenerationDispatched, Model
 from atelier.inference.worker import GenerationWorker
 from atelier.library import reactors as library_reactors
 from atelier.library.projection import LibraryProjection
+from atelier.scheduler.state import READS as SCHEDULER_READS
+from atelier.scheduler.state import SchedulerState
+from atelier.scheduler.usage import UsageProjection
 from atelier.workspace import reactors as workspace_reactors
 from atelier.workspace.projection import WorkspaceProjection
 
@@ -23,15 +26,18 @@ END = "<!-- /consumers -->"
 def rows() -> list[tuple[str, str, type[Envelope], object]]:
     """(consumer, how it reads, event type, handler) for every consumer of the log."""
     found = []
-    for projection in (WorkspaceProjection, LibraryProjection):
+    for projection in (WorkspaceProjection, LibraryProjection, UsageProjection):
         for event_type, handler in projection.handlers.items():
             found.append((projection.name, "projection", event_type, handler))
     for module in (workspace_reactors, library_reactors):
         for event_type, handler in module.HANDLERS.items():
             found.append((module.DURABLE, "durable consumer", event_type, handler))
+    for event_type in SCHEDULER_READS:
+        reading = "ordered reader, every replica (one dispatches)"
+        found.append(("scheduler", reading, event_type, SchedulerState.apply))
     for model in get_args(Model):
         reading = f"durable consumer ({model} only)"
-        found.append((f"gpu-{model}", reading, GenerationRequested, GenerationWorker.handle))
+        found.append((f"gpu-{model}", reading, GenerationDispatched, GenerationWorker.handle))
     return found
 
 

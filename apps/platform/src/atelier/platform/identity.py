@@ -37,10 +37,12 @@ def issue_token(
     audience: str,
     lifetime_s: int,
     issuer: str | None = None,
+    claims: Mapping[str, object] | None = None,
 ) -> str:
-    """An HS256 token as Supabase would issue it; used by the dev stack and the tests."""
+    """An HS256 token as Supabase would issue it, with `claims` besides (a tier, roles);
+    used by the dev stack and the tests."""
     now = int(time.time())
-    claims = {
+    token: dict[str, object] = {
         "sub": str(user_id),
         "aud": audience,
         "role": "authenticated",
@@ -48,8 +50,8 @@ def issue_token(
         "exp": now + lifetime_s,
     }
     if issuer is not None:
-        claims["iss"] = issuer
-    return jwt.encode(claims, secret, algorithm="HS256")
+        token["iss"] = issuer
+    return jwt.encode(token | dict(claims or {}), secret, algorithm="HS256")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,9 @@ class TokenTrust:
         secrets = [s.strip() for s in self.env.get("JWT_SECRET", "").split(",") if s.strip()]
         return secrets[0] if secrets else None
 
-    def token(self, user_id: uuid.UUID, lifetime_s: int) -> str:
+    def token(
+        self, user_id: uuid.UUID, lifetime_s: int, claims: Mapping[str, object] | None = None
+    ) -> str:
         secret = self.signing_secret
         if secret is None:
             raise RuntimeError("tokens come from the identity provider (JWT_JWKS_URL) only")
@@ -83,6 +87,7 @@ class TokenTrust:
             audience=self.env.get("JWT_AUDIENCE", "authenticated"),
             issuer=self.env.get("JWT_ISSUER"),
             lifetime_s=lifetime_s,
+            claims=claims,
         )
 
 

@@ -47,6 +47,7 @@ GATEWAY = ServiceSpec("gateway", "atelier.gateway", "HTTP_PORT", permissions.GAT
 SERVICES = (
     ServiceSpec("workspace", "atelier.workspace", "HEALTH_PORT", permissions.WORKSPACE),
     ServiceSpec("library", "atelier.library", "HEALTH_PORT", permissions.LIBRARY),
+    ServiceSpec("scheduler", "atelier.scheduler", "HEALTH_PORT", permissions.SCHEDULER),
     ServiceSpec("gpu-sdxl", "atelier.gpu_sdxl", "HEALTH_PORT", permissions.GPU),
     ServiceSpec("gpu-wan", "atelier.gpu_wan", "HEALTH_PORT", permissions.GPU),
     GATEWAY,
@@ -172,9 +173,15 @@ class Platform:
         """Whose tokens the gateway trusts: the operator's settings, else a dev secret."""
         return TokenTrust.of(self.env, self._secrets()["jwt_secret"])
 
-    def token(self, user_id: uuid.UUID = DEMO_USER, lifetime_s: int = 7 * 24 * 3600) -> str:
-        """A token for `user_id`, when the platform holds a secret that signs them."""
-        return self.token_trust.token(user_id, lifetime_s)
+    def token(
+        self,
+        user_id: uuid.UUID = DEMO_USER,
+        lifetime_s: int = 7 * 24 * 3600,
+        claims: Mapping[str, object] | None = None,
+    ) -> str:
+        """A token for `user_id` (with `claims` besides: a tier, roles), when the platform
+        holds a secret that signs them."""
+        return self.token_trust.token(user_id, lifetime_s, claims)
 
     def settings(self) -> RuntimeSettings:
         """Runtime settings pointing at this platform's servers (for tests and tools)."""

@@ -21,6 +21,8 @@ from atelier.contracts.generation import (
     GenerationCancelRequestedData,
     GenerationCompleted,
     GenerationCompletedData,
+    GenerationDispatched,
+    GenerationDispatchedData,
     GenerationFailed,
     GenerationFailedData,
     GenerationRequested,
@@ -31,6 +33,7 @@ from atelier.contracts.generation import (
     generated_asset_id,
 )
 from atelier.contracts.progress import StepProgress
+from atelier.contracts.scheduling import estimated_cost
 
 E = TypeVar("E", bound=Envelope)
 
@@ -149,14 +152,22 @@ def every_event() -> list[Envelope]:
     job_spec = spec(num_images=1)
     asked = _example(
         GenerationRequested,
-        GenerationRequestedData(job_id=job, model="sdxl", spec=job_spec),
+        GenerationRequestedData(job_id=job, model="sdxl", spec=job_spec, tier="pro"),
         source="gateway",
+    )
+    sent = _example(
+        GenerationDispatched,
+        GenerationDispatchedData(
+            job_id=job, model="sdxl", spec=job_spec, tier="pro", cost=estimated_cost(job_spec)
+        ),
+        source="scheduler",
+        after=asked,
     )
     started = _example(
         GenerationStarted,
         GenerationStartedData(job_id=job, model="sdxl", worker_id="gpu-sdxl-0", attempt=1),
         source="gpu-sdxl",
-        after=asked,
+        after=sent,
     )
     file_key = storage.generated_file(user, job, 0, "png")
     thumbnail_key = storage.generated_thumbnail(user, job, 0)
@@ -342,6 +353,7 @@ def every_event() -> list[Envelope]:
     )
     return [
         asked,
+        sent,
         started,
         done,
         failed,
@@ -368,3 +380,17 @@ def every_event() -> list[Envelope]:
 def progress() -> StepProgress:
     """Step progress of the catalogue's job, as a GPU service reports it on core NATS."""
     return StepProgress(job_id=_example_id("job"), step=2, total=4, percent=50.0)
+
+
+def dispatched(request: GenerationRequested, tier: str = "free") -> GenerationDispatched:
+    """The scheduler's dispatch of `request` (what a GPU worker consumes)."""
+    data = GenerationDispatchedData(
+        job_id=request.data.job_id,
+        model=request.data.model,
+        spec=request.data.spec,
+        tier=tier,
+        cost=estimated_cost(request.data.spec),
+    )
+    return GenerationDispatched.create(
+        source="scheduler", user_id=request.user_id, data=data, causation=request
+    )

@@ -38,6 +38,8 @@ NegativePrompt = Annotated[
 ]
 MimeType = Annotated[str, StringConstraints(max_length=100), SINGLE_LINE]
 WorkerId = Annotated[str, StringConstraints(max_length=128), SINGLE_LINE]
+#: A priority tier (the JWT claim the gateway reads, e.g. `free` or `pro`).
+TierName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
 
 
 class _Frozen(BaseModel):
@@ -189,12 +191,24 @@ class GenerationRequestedData(_JobData):
         default=None,
         description="With an Idempotency-Key: the hash of the request body it was sent with",
     )
+    tier: TierName | None = Field(
+        default=None, description="The user's tier when they asked (None: the default tier)"
+    )
 
     @model_validator(mode="after")
     def _same_model(self) -> Self:
         if self.spec.model != self.model:
             raise ValueError("data.model and spec.model differ")
         return self
+
+
+class GenerationDispatchedData(_JobData):
+    """The scheduler's decision: this job goes to the model's workers now. It carries the
+    spec, so a worker needs nothing else to run it."""
+
+    spec: GenerationSpec
+    tier: TierName
+    cost: float = Field(ge=0, description="Estimated GPU work: images x steps x pixels x frames")
 
 
 class GenerationStartedData(_JobData):
@@ -206,7 +220,13 @@ class GenerationCompletedData(_JobData):
     spec: GenerationSpec
     assets: list[GeneratedAsset] = Field(min_length=1, max_length=MAX_IMAGES)
     worker_id: WorkerId
-    inference_seconds: float = Field(ge=0)
+    inference_seconds: float = Field(ge=0, description="The time of the call that made it")
+    gpu_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Its share of that call: the call's seconds x its images / the call's "
+        "images (absent in older events: the call's seconds)",
+    )
     expires_at: AwareDatetime | None = Field(
         default=None,
         description="When the files leave the workspace unless saved; when absent (older "
@@ -238,16 +258,31 @@ class _GenerationEvent(Envelope):
         return f"{self.data.job_id}:{self.name}"
 
 
-class GenerationRequested(_GenerationEvent):
-    name: ClassVar[str] = "requested"
-    type: Literal["generation.requested"] = "generation.requested"
-    data: GenerationRequestedData
+class _SpecifiedJobEvent(_GenerationEvent):
+    """An event that carries the job's spec: whoever appends it, the job it describes
+    reads only its own user's images."""
+
+    data: GenerationRequestedData | GenerationDispatchedData
 
     @model_validator(mode="after")
     def _reads_only_the_users_images(self) -> Self:
         if any(image.owner != str(self.user_id) for image in self.data.spec.images()):
             raise ValueError("a job may only read images of its own user")
         return self
+
+
+class GenerationRequested(_SpecifiedJobEvent):
+    name: ClassVar[str] = "requested"
+    type: Literal["generation.requested"] = "generation.requested"
+    data: GenerationRequestedData
+
+
+class GenerationDispatched(_SpecifiedJobEvent):
+    """The scheduler hands the job to its model's workers (in the fair order)."""
+
+    name: ClassVar[str] = "dispatched"
+    type: Literal["generation.dispatched"] = "generation.dispatched"
+    data: GenerationDispatchedData
 
 
 class GenerationStarted(_GenerationEvent):

@@ -15,7 +15,9 @@ from atelier.contracts import subjects
 from atelier.contracts import workspace_events as workspace
 from atelier.contracts.generation import (
     OUTCOMES,
+    GenerationCancelled,
     GenerationCancelRequested,
+    GenerationDispatched,
     GenerationRequested,
     GenerationStarted,
 )
@@ -27,6 +29,7 @@ GATEWAY = "gateway"
 WORKSPACE = "workspace"
 LIBRARY = "library"
 GPU = "gpu"
+SCHEDULER = "scheduler"
 
 #: What every service needs of JetStream: read streams, run consumers, ack, flow control.
 JETSTREAM_CLIENT = (
@@ -73,6 +76,7 @@ SERVICES: dict[str, Permissions] = {
             ACTIVE_JOBS.subjects,
             f"{subjects.RPC_ROOT}.{WORKSPACE}.*",
             f"{subjects.RPC_ROOT}.{LIBRARY}.*",
+            f"{subjects.RPC_ROOT}.{SCHEDULER}.*",
         ),
         subscribe=(f"{subjects.PROGRESS_ROOT}.*.*", f"{subjects.PROJECTED_ROOT}.*"),
     ),
@@ -81,8 +85,20 @@ SERVICES: dict[str, Permissions] = {
         publish=(
             *(subjects.generation_events(e.name) for e in (GenerationStarted, *OUTCOMES)),
             f"{subjects.PROGRESS_ROOT}.*.*",
+            subjects.worker_capacity(),
         ),
         subscribe=(subjects.generation_events(GenerationCancelRequested.name),),
+    ),
+    # Dispatches jobs, and ends those cancelled before any worker saw them.
+    SCHEDULER: _service(
+        SCHEDULER,
+        publish=(
+            subjects.generation_events(GenerationDispatched.name),
+            subjects.generation_events(GenerationCancelled.name),
+            f"{subjects.PROJECTED_ROOT}.*",
+        ),
+        subscribe=(f"{subjects.RPC_ROOT}.{SCHEDULER}.*", subjects.worker_capacity()),
+        allow_responses=True,
     ),
     WORKSPACE: _service(
         WORKSPACE,

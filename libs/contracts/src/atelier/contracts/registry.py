@@ -14,6 +14,7 @@ from atelier.contracts.generation import (
     GenerationCancelled,
     GenerationCancelRequested,
     GenerationCompleted,
+    GenerationDispatched,
     GenerationFailed,
     GenerationRequested,
     GenerationStarted,
@@ -21,6 +22,7 @@ from atelier.contracts.generation import (
 
 EVENT_TYPES: tuple[type[Envelope], ...] = (
     GenerationRequested,
+    GenerationDispatched,
     GenerationStarted,
     GenerationCompleted,
     GenerationFailed,

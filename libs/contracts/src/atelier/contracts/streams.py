@@ -57,7 +57,17 @@ RATE_COUNTERS = StreamSpec(
     max_age_seconds=3600,
 )
 
-ALL_STREAMS = (EVENTS, DEAD_LETTERS, RATE_COUNTERS)
+DAILY_COUNTERS = StreamSpec(
+    name="ATELIER_DAILY",
+    subjects=(f"{subjects.LIMITS_ROOT}.daily.>",),
+    description="Per-user counters of jobs admitted, one subject per UTC day (daily quotas)",
+    deny_delete=False,
+    deny_purge=False,
+    counters=True,
+    max_age_seconds=3 * 86400,
+)
+
+ALL_STREAMS = (EVENTS, DEAD_LETTERS, RATE_COUNTERS, DAILY_COUNTERS)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ one per aggregate gives optimistic concurrency.
     atelier.user.{user}.library.{asset}.{event}               stored, updated, deleted, …
     atelier.user.{user}.collection.{collection}.{event}       created, updated, deleted
 
-Ephemeral traffic is outside the stream: step progress on core NATS, request/reply
-commands and queries under ``atelier.rpc``, rejected messages under ``atelier.dlq``.
+Ephemeral traffic is outside the stream: step progress and workers' capacity on core
+NATS, request/reply commands and queries under ``atelier.rpc``, rejected messages under
+``atelier.dlq``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ PROGRESS_ROOT = "atelier.progress"
 RPC_ROOT = "atelier.rpc"
 LIMITS_ROOT = "atelier.limits"
 PROJECTED_ROOT = "atelier.projected"
+CAPACITY_ROOT = "atelier.capacity"
 
 _TOKEN = re.compile(r"^[a-z0-9_-]{1,64}$")
 
@@ -105,6 +107,11 @@ def projected(projection: str) -> str:
     return f"{PROJECTED_ROOT}.{_token(projection)}"
 
 
+def worker_capacity(model: str = "*") -> str:
+    """Where a model's workers announce how many jobs they hold at once (core NATS)."""
+    return f"{CAPACITY_ROOT}.{model if model == '*' else _token(model)}"
+
+
 def rpc(service: str, name: str) -> str:
     return f"{RPC_ROOT}.{_token(service)}.{_token(name)}"
 
@@ -123,3 +130,8 @@ def matches(subject_filter: str, subject: str) -> bool:
 def submits_in_minute(user_id: uuid.UUID, minute: int) -> str:
     """The counter of a user's submits in one minute (minutes since the epoch)."""
     return f"{LIMITS_ROOT}.rate.{_token(user_id)}.{int(minute)}"
+
+
+def jobs_in_day(user_id: uuid.UUID, day: int) -> str:
+    """The counter of a user's admitted jobs in one UTC day (days since the epoch)."""
+    return f"{LIMITS_ROOT}.daily.{_token(user_id)}.{int(day)}"

@@ -1,10 +1,12 @@
 """Gathering jobs that can share a pipeline call.
 
 A GPU worker holds several deliveries at once (its work consumer's concurrency); each one's
-handler submits its job here and awaits the job's outcome. Jobs are taken oldest first: the
-oldest waiting job, and every later one with the same batch key, in arrival order, while
-their images fit in the oldest one's capacity, make the next group. A job whose key is None
-goes alone. When the worker is idle, a new job waits up to `window` seconds for companions
+handler submits its job here and awaits the job's outcome. Jobs are taken in arrival order,
+which is the scheduler's fair order: the oldest waiting job and the ones right behind it with
+the same batch key, while their images fit in the oldest one's capacity, make the next
+group. A job never overtakes an older one (a compatible job behind an incompatible one
+waits its turn), so a batch never lets one user's jobs pass another's. A job whose key is
+None goes alone. When the worker is idle, a new job waits up to `window` seconds for companions
 (less when enough compatible images arrive first); while it is busy, jobs gather by
 themselves and the next group starts as soon as it is done. Groups run one at a time.
 """
@@ -105,18 +107,25 @@ class Batcher(Generic[T, R]):
                 return
 
     def _full(self, head: _Waiting[T, R]) -> bool:
-        rows = sum(waiting.rows for waiting in self._queue if waiting.key == head.key)
-        return rows >= self._capacity(head.item)
+        """Whether the group `head` starts cannot take more (full, or the next job waiting
+        is not compatible: it goes first)."""
+        group = self._group_of(head)
+        rows = sum(waiting.rows for waiting in group)
+        return rows >= self._capacity(head.item) or len(group) < len(self._queue)
 
-    def _take_group(self) -> list[_Waiting[T, R]]:
-        head = self._queue[0]
+    def _group_of(self, head: _Waiting[T, R]) -> list[_Waiting[T, R]]:
+        """`head` and the jobs right behind it that share its key and fit."""
         group = [head]
         if head.key is not None:
             room = self._capacity(head.item) - head.rows
             for waiting in self._queue[1:]:
-                if waiting.key == head.key and waiting.rows <= room:
-                    group.append(waiting)
-                    room -= waiting.rows
-        taken = {id(waiting) for waiting in group}
-        self._queue = [waiting for waiting in self._queue if id(waiting) not in taken]
+                if waiting.key != head.key or waiting.rows > room:
+                    break
+                group.append(waiting)
+                room -= waiting.rows
+        return group
+
+    def _take_group(self) -> list[_Waiting[T, R]]:
+        group = self._group_of(self._queue[0])
+        self._queue = self._queue[len(group) :]
         return group

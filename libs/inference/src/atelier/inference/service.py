@@ -205,6 +205,8 @@ async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Even
             worker.max_batch_images = min(worker.max_batch_images, warmup.fits)
             _describe(settings, worker)
         batching = settings.batch_window_ms > 0 and worker.max_batch_images > 1
+        # jobs in hand at once: with batching, enough to fill a call
+        slots = worker.max_batch_images if batching else 1
         consumer = WorkConsumer(
             js=res.bus.js,
             stream=EVENTS.name,
@@ -213,8 +215,8 @@ async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Even
             heartbeat_seconds=settings.ack_wait_seconds / 4,
             # the worker itself fails a job after its attempts: every job gets an outcome
             max_attempts=None,
-            # jobs in hand at once: with batching, enough to fill a call
-            concurrency=worker.max_batch_images if batching else 1,
+            concurrency=slots,
+            may_fetch=worker.may_fetch,
             config=config,
         )
         log.info(
@@ -231,6 +233,7 @@ async def serve(settings: WorkerSettings, renderer: Renderer, stop: asyncio.Even
             consumer.run(stop),
             observe_consumers(res.bus.js, [config.durable_name], stop),
             worker.until_broken(stop),
+            worker.announce_capacity(slots, stop),
         )
 
 

@@ -1,7 +1,9 @@
 """The generation worker every GPU service runs; only the renderer differs per model.
 
 The model owns the accelerator: one pipeline call at a time per process. Replicas compete on
-one durable pull consumer filtered to their model. Object keys and message ids are
+one durable pull consumer of their model's `generation.dispatched` events: the scheduler
+(`services/scheduler`) dispatches jobs in a fair order, as many as the workers announce
+they hold (`announce_capacity`). Object keys and message ids are
 deterministic, and a job whose outcome is already on the log is not run again, so a job
 redelivered after a crash is completed exactly once.
 
@@ -22,6 +24,7 @@ process, on a fresh context, gets it again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import time
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig
 from opentelemetry import context as otel_context
 from PIL import Image, UnidentifiedImageError
@@ -44,14 +48,15 @@ from atelier.contracts.generation import (
     GenerationCancelledData,
     GenerationCompleted,
     GenerationCompletedData,
+    GenerationDispatched,
     GenerationFailed,
     GenerationFailedData,
-    GenerationRequested,
     GenerationSpec,
     GenerationStarted,
     GenerationStartedData,
     ImageRef,
 )
+from atelier.contracts.scheduling import CAPACITY_INTERVAL_SECONDS, WorkerCapacity
 from atelier.contracts.text import MULTI_LINE
 from atelier.inference.batch_render import Failed, JobOutcome, Stopped, render_jobs
 from atelier.inference.batching import Batcher
@@ -81,7 +86,7 @@ def consumer_config(model: str, *, ack_wait: float = 60.0) -> ConsumerConfig:
     """The durable consumer every replica of one model's service shares."""
     return ConsumerConfig(
         durable_name=f"gpu-{model}",
-        filter_subject=subjects.generation_events("requested", model=model),
+        filter_subject=subjects.generation_events(GenerationDispatched.name, model=model),
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ack_wait,
         max_ack_pending=64,
@@ -96,7 +101,7 @@ class _Pending:
     once cancelled, the step it stopped at: None while it waited for its group, else the
     step at which it left its running call (set from the render thread)."""
 
-    request: GenerationRequested
+    request: GenerationDispatched
     attempt: int
     images: dict[ImageRef, Image.Image]
     trace: otel_context.Context
@@ -114,12 +119,13 @@ class _Again:
 
 @dataclass(frozen=True)
 class _Done:
-    """What a job's handler gets back from its group: the outcome, and the group's size and
-    render time (the same for every job in it)."""
+    """What a job's handler gets back from its group: the outcome, the group's size and
+    render time (the same for every job in it), and the job's share of that time."""
 
     outcome: JobOutcome | _Again
     jobs: int = 1
     seconds: float = 0.0
+    share: float = 0.0
 
 
 class GenerationWorker:
@@ -155,6 +161,12 @@ class GenerationWorker:
         self.waiting: dict[uuid.UUID, _Pending] = {}
         #: Set when the device broke: the service ends (see `FatalDeviceError`).
         self.broken = asyncio.Event()
+        #: While a call runs the worker can start nothing: it takes no jobs and tells the
+        #: scheduler so (`announce_capacity`), which then hands them to no one else.
+        self.rendering = False
+        self._capacity_changed = asyncio.Event()
+        #: What it announces while idle (0 until it announces at all).
+        self.slots = 0
         self.batcher: Batcher[_Pending, _Done] = Batcher(
             self._run_group,
             key=lambda pending: renderer.batch_key(pending.spec),
@@ -186,6 +198,36 @@ class GenerationWorker:
         subject = subjects.generation_events("cancel_requested", model=self.renderer.model)
         await self.bus.nc.subscribe(subject, cb=on_cancel)
 
+    def may_fetch(self) -> bool:
+        """Whether the worker takes more jobs now: not while a call runs."""
+        return not self.rendering and not self.broken.is_set()
+
+    async def announce_capacity(self, slots: int, stop: asyncio.Event) -> None:
+        """Tell the scheduler how many jobs this worker can start now: `slots` while the
+        device is idle, none while a call runs; at once when that changes, and every
+        `CAPACITY_INTERVAL_SECONDS` until `stop` (then none, so that it stops counting this
+        worker at once). Called once warm: a warming worker gets no jobs."""
+        self.slots = slots
+        while not stop.is_set() and not self.broken.is_set():
+            self._capacity_changed.clear()
+            await self._announce(slots if self.may_fetch() else 0)
+            waits = {asyncio.ensure_future(e.wait()) for e in (stop, self._capacity_changed)}
+            try:
+                await asyncio.wait(
+                    waits, timeout=CAPACITY_INTERVAL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        self.slots = 0
+        await self._announce(0)
+
+    async def _announce(self, free: int) -> None:
+        capacity = WorkerCapacity(worker=self.worker_id, model=self.renderer.model, slots=free)
+        subject = subjects.worker_capacity(self.renderer.model)
+        with contextlib.suppress(nats.errors.Error):  # reconnecting: the next one will do
+            await self.bus.nc.publish(subject, capacity.model_dump_json().encode())
+
     async def until_broken(self, stop: asyncio.Event) -> None:
         """Until `stop`; raise `FatalDeviceError` if the device breaks first. One of the
         service's tasks, whose failure stops the others and ends the process."""
@@ -200,8 +242,8 @@ class GenerationWorker:
 
     async def handle(self, delivery: Delivery) -> None:
         request = delivery.event
-        if not isinstance(request, GenerationRequested):
-            raise Reject(f"not a generation request: {request.type}")
+        if not isinstance(request, GenerationDispatched):
+            raise Reject(f"not a dispatched job: {request.type}")
         if self.broken.is_set():
             raise FatalDeviceError("the device failed earlier; leaving the job to another")
         job_id = request.data.job_id
@@ -256,7 +298,7 @@ class GenerationWorker:
         group.add_done_callback(_forget)  # the group's later word on this job changes nothing
         return _Done(Stopped(pending.stopped.result()))
 
-    async def _settle(self, request: GenerationRequested, attempt: int, done: _Done) -> None:
+    async def _settle(self, request: GenerationDispatched, attempt: int, done: _Done) -> None:
         """Record the job's outcome (or hand the delivery back)."""
         outcome = done.outcome
         if isinstance(outcome, _Again):
@@ -266,9 +308,9 @@ class GenerationWorker:
         elif isinstance(outcome, Failed):
             await self._failed(request, attempt, outcome)
         else:
-            await self._completed(request, outcome.files, done.seconds)
+            await self._completed(request, outcome.files, done)
 
-    async def _failed(self, request: GenerationRequested, attempt: int, failed: Failed) -> None:
+    async def _failed(self, request: GenerationDispatched, attempt: int, failed: Failed) -> None:
         error, spec = failed.error, request.data.spec
         if isinstance(error, BadRequest):
             await self._fail(request, "bad_request", str(error))
@@ -281,11 +323,11 @@ class GenerationWorker:
             raise Retry(f"render failed: {error!r}", delay=2.0**attempt) from error
 
     async def _completed(
-        self, request: GenerationRequested, files: list[RenderedFile], seconds: float
+        self, request: GenerationDispatched, files: list[RenderedFile], done: _Done
     ) -> None:
         spec = request.data.spec
         assets = [await self._store(request, file) for file in files]
-        metrics.JOB_SECONDS.labels(spec.model, spec.quality).observe(seconds)
+        metrics.JOB_SECONDS.labels(spec.model, spec.quality).observe(done.seconds)
         metrics.JOBS.labels(spec.model, "completed").inc()
         await self._publish(
             GenerationCompleted,
@@ -294,7 +336,8 @@ class GenerationWorker:
             spec=spec,
             assets=assets,
             worker_id=self.worker_id,
-            inference_seconds=seconds,
+            inference_seconds=done.seconds,
+            gpu_seconds=done.share,
             expires_at=datetime.now(UTC) + self.retention,
         )
 
@@ -305,6 +348,20 @@ class GenerationWorker:
             raise FatalDeviceError("the device failed earlier; leaving the jobs to others")
         if self.stopping is not None and self.stopping.is_set():
             return [_Done(_Again()) for _ in group]
+        # Busy from now: said before `started` goes to the log (on the same connection, so
+        # the scheduler hears it first), or it would count these slots free again; and no
+        # more jobs are taken until the call ends (they stay for an idle replica).
+        self.rendering = True
+        try:
+            return await self._start_and_render(group)
+        finally:
+            self.rendering = False
+            self._capacity_changed.set()  # idle again: announced at once
+
+    async def _start_and_render(self, group: list[_Pending]) -> list[_Done]:
+        """End the group's jobs cancelled meanwhile; start and render the others."""
+        if self.slots:
+            await self._announce(0)
         done: list[_Done] = [_Done(Stopped(None)) for _ in group]
         asked_on_log = await asyncio.gather(*(self._cancel_asked(p.request) for p in group))
         # A cancel seen on the bus while the log was read has ended its job already (its
@@ -320,10 +377,10 @@ class GenerationWorker:
                 _settle_once(pending.stopped, None)
         if not running:
             return done
-        await asyncio.gather(*(self._started(group[index]) for index in running))
-        jobs = [self._job(group[index]) for index in running]
-        started = time.perf_counter()
         try:
+            await asyncio.gather(*(self._started(group[index]) for index in running))
+            jobs = [self._job(group[index]) for index in running]
+            started = time.perf_counter()
             outcomes = await asyncio.to_thread(
                 render_jobs,
                 self.renderer,
@@ -336,11 +393,13 @@ class GenerationWorker:
             self.broken.set()
             raise
         seconds = round(time.perf_counter() - started, 3)
-        for index, outcome in zip(running, outcomes, strict=True):
-            done[index] = _Done(outcome, jobs=len(running), seconds=seconds)
+        images = sum(job.spec.num_images for job in jobs)
+        for index, job, outcome in zip(running, jobs, outcomes, strict=True):
+            share = round(seconds * job.spec.num_images / images, 3)
+            done[index] = _Done(outcome, jobs=len(running), seconds=seconds, share=share)
         return done
 
-    async def _cancel_asked(self, request: GenerationRequested) -> bool:
+    async def _cancel_asked(self, request: GenerationDispatched) -> bool:
         """Whether the job's cancellation was seen on the bus or is on the log."""
         if request.data.job_id in self.cancelled:
             return True
@@ -373,7 +432,7 @@ class GenerationWorker:
                 raise BadRequest(f"{ref.key} is not an image this service can read") from error
         return images
 
-    async def _store(self, request: GenerationRequested, file: RenderedFile) -> GeneratedAsset:
+    async def _store(self, request: GenerationDispatched, file: RenderedFile) -> GeneratedAsset:
         user, job = request.user_id, request.data.job_id
         key = storage.generated_file(user, job, file.index, file.extension)
         thumbnail_key = storage.generated_thumbnail(user, job, file.index)
@@ -394,7 +453,7 @@ class GenerationWorker:
             seed=file.seed,
         )
 
-    async def _on_log(self, request: GenerationRequested, *names: str) -> bool:
+    async def _on_log(self, request: GenerationDispatched, *names: str) -> bool:
         """Whether one of these events of the job is on the log already."""
         for name in names:
             subject = subjects.generation(
@@ -404,13 +463,13 @@ class GenerationWorker:
                 return True
         return False
 
-    async def _cancelled(self, request: GenerationRequested, at_step: int | None) -> None:
+    async def _cancelled(self, request: GenerationDispatched, at_step: int | None) -> None:
         self.cancelled.discard(request.data.job_id)
         await self._discard_files(request)
         metrics.JOBS.labels(request.data.model, "cancelled").inc()
         await self._publish(GenerationCancelled, GenerationCancelledData, request, at_step=at_step)
 
-    async def _fail(self, request: GenerationRequested, code: str, reason: str) -> None:
+    async def _fail(self, request: GenerationDispatched, code: str, reason: str) -> None:
         await self._discard_files(request)
         metrics.JOBS.labels(request.data.model, "failed").inc()
         await self._publish(
@@ -422,7 +481,7 @@ class GenerationWorker:
             code=code,
         )
 
-    async def _discard_files(self, request: GenerationRequested) -> None:
+    async def _discard_files(self, request: GenerationDispatched) -> None:
         """A job that ends without `completed` leaves no files: an earlier attempt may have
         uploaded some before it failed (nothing would ever reference or delete them)."""
         prefix = storage.job_prefix(request.user_id, request.data.job_id)
@@ -430,7 +489,7 @@ class GenerationWorker:
             log.info("removed a partial upload", extra={"files": removed, "prefix": prefix})
 
     async def _publish(
-        self, event_type, data_type, request: GenerationRequested, **fields: Any
+        self, event_type, data_type, request: GenerationDispatched, **fields: Any
     ) -> None:
         """An event of the request's job, caused by the request: its data (`data_type`)
         names the job and its model, and holds `fields`."""

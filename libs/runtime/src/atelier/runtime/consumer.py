@@ -40,6 +40,9 @@ from atelier.runtime.metrics import RETRIES
 
 log = logging.getLogger(__name__)
 
+#: How often a consumer whose handler takes nothing now asks again.
+_NOT_READY_SECONDS = 0.05
+
 
 class Retry(Exception):
     """Try again later: after `delay` seconds, or the consumer's backoff when None."""
@@ -91,6 +94,10 @@ class WorkConsumer:
     concurrency: int = 1
     #: The durable's configuration, to create it again if it disappears.
     config: ConsumerConfig | None = None
+    #: Whether the handler takes more messages now (None: whenever it has room): a GPU
+    #: worker takes none while its device is busy, so what it could not start stays on
+    #: the stream for an idle replica.
+    may_fetch: Callable[[], bool] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process messages until `stop` is set; finish the ones in hand."""
@@ -101,6 +108,9 @@ class WorkConsumer:
             while not stop.is_set():
                 if len(busy) >= self.concurrency:
                     await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if self.may_fetch is not None and not self.may_fetch():
+                    await asyncio.sleep(_NOT_READY_SECONDS)
                     continue
                 try:
                     if sub is None:

@@ -23,13 +23,14 @@ class BadCursor(RpcError):
         super().__init__(400, "Bad cursor", detail)
 
 
-def encode(*key: datetime | uuid.UUID | int) -> str:
+def encode(*key: datetime | uuid.UUID | int | str) -> str:
     parts = [part.isoformat() if isinstance(part, datetime) else str(part) for part in key]
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
 
 
 def decode(cursor: str, *types: type) -> tuple[Any, ...]:
-    """The key, each part converted to the type given for it (datetime, uuid.UUID, int)."""
+    """The key, each part converted to the type given for it (datetime, uuid.UUID, int,
+    str)."""
     try:
         parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(parts, list) or len(parts) != len(types):
@@ -55,4 +56,9 @@ def _aware(text: str) -> datetime:
     return moment
 
 
-_PARSERS: dict[type, Callable[[str], Any]] = {datetime: _aware, uuid.UUID: uuid.UUID, int: int}
+_PARSERS: dict[type, Callable[[str], Any]] = {
+    datetime: _aware,
+    uuid.UUID: uuid.UUID,
+    int: int,
+    str: str,
+}

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from nats.js.client import JetStreamContext
 from nats.js.errors import (
@@ -54,6 +55,42 @@ class LimitExceeded(Exception):
         super().__init__(detail)
         self.detail = detail
         self.retry_after = retry_after
+
+
+class QuotaExceeded(LimitExceeded):
+    """A daily quota of the user's tier is used up: which, how much, and when it resets
+    (the next midnight, UTC)."""
+
+    def __init__(self, quota: str, used: float, limit: float, now: float) -> None:
+        resets_at = (int(now // 86400) + 1) * 86400
+        super().__init__(
+            f"the daily quota {quota} is used up ({used:g} of {limit:g}); it resets at "
+            f"{datetime.fromtimestamp(resets_at, UTC).isoformat().replace('+00:00', 'Z')}",
+            retry_after=max(1, int(resets_at - now)),
+        )
+        self.quota, self.used, self.limit = quota, used, limit
+        self.resets_at = datetime.fromtimestamp(resets_at, UTC)
+
+
+class DailyJobs:
+    """Jobs each user was admitted today (UTC), over every gateway replica: a counter
+    subject per user and day, like the submits a minute."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+
+    async def admit(self, user_id: uuid.UUID, limit: int) -> None:
+        """Count one job; QuotaExceeded (and not counted) beyond `limit`."""
+        now = time.time()
+        subject = subjects.jobs_in_day(user_id, int(now // 86400))
+        count = await _add(self.js, subject, 1)
+        if count > limit:
+            await _add(self.js, subject, -1)
+            raise QuotaExceeded("jobs_per_day", count - 1, limit, now)
+
+    async def release(self, user_id: uuid.UUID) -> None:
+        """A job counted today that was not queued after all."""
+        await _add(self.js, subjects.jobs_in_day(user_id, int(time.time() // 86400)), -1)
 
 
 @dataclass(frozen=True)
@@ -192,9 +229,12 @@ class Limits:
         self.active = active
         self.limits = limits
 
-    async def admit(self, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    async def admit(
+        self, user_id: uuid.UUID, job_id: uuid.UUID, max_active_jobs: int | None = None
+    ) -> None:
         """Count one submit and admit one active job; LimitExceeded (and the job not
-        admitted) when either limit is passed."""
+        admitted) when either limit is passed. `max_active_jobs`: the user's own cap (their
+        tier's), instead of everyone's."""
         now = time.time()
         # Two round trips at once: the count, and the read the compare-and-set needs.
         submits, active = await asyncio.gather(
@@ -206,7 +246,8 @@ class Limits:
                 f"at most {self.limits.submits_per_minute} submits a minute",
                 retry_after=max(1, int(60 - now % 60) + 1),
             )
-        await self.active.admit(user_id, job_id, self.limits.max_active_jobs, known=active)
+        cap = max_active_jobs or self.limits.max_active_jobs
+        await self.active.admit(user_id, job_id, cap, known=active)
 
     async def release(self, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
         await self.active.release(user_id, job_id)

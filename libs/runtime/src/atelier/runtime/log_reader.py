@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 #: A request that has received neither a message nor a status for this long is lost
@@ -52,6 +53,10 @@ class LogMessage:
         """From a message a nats-py subscription delivered, `$JS.ACK…` reply and all."""
         sequence, delivery, pending = _numbers(msg.reply)
         return cls(msg.subject, msg.data, msg.headers, sequence, delivery, pending)
+
+
+class ReaderGap(Exception):
+    """The consumer delivered messages this reader never received (lost in a reconnect)."""
 
 
 class RequestFailed(nats.errors.Error):
@@ -143,3 +148,63 @@ class LogReader:
         else:
             self._status = (msg.headers or {}).get(_STATUS, "")
         self._arrived.set()
+
+
+async def read_after(
+    js: JetStreamContext,
+    stream: str,
+    filter_subjects: Collection[str],
+    position: int,
+    stop: asyncio.Event,
+    *,
+    batch_size: int,
+    idle_wait: float,
+    gap_check_seconds: float = 5.0,
+) -> AsyncIterator[Sequence[LogMessage]]:
+    """Batches of the messages on `filter_subjects` after sequence `position`, in order and
+    without a hole, through an ephemeral consumer of the reader's own (no acks, in memory);
+    an empty batch when idle. A message lost on the way (a reconnect while a batch was in
+    flight) raises ReaderGap after the last message before it: the caller reads again from
+    where it got to. An idle reader asks every `gap_check_seconds` what the consumer has
+    delivered, so a message lost at the end of a burst does not wait for the next event."""
+    reader = LogReader(js, stream)
+    await reader.open(
+        ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=position + 1,
+            ack_policy=AckPolicy.NONE,
+            filter_subjects=list(filter_subjects),
+            inactive_threshold=30.0,
+            mem_storage=True,
+        )
+    )
+    expected = 1  # the delivery number of the next message we must receive
+    checked_at = time.monotonic()
+    try:
+        while not stop.is_set():
+            batch = await reader.next_batch(batch_size, idle_wait)
+            if not batch and time.monotonic() - checked_at > gap_check_seconds:
+                checked_at = time.monotonic()
+                delivered = await reader.delivered()
+                if delivered >= expected:
+                    raise ReaderGap(f"consumer delivered up to {delivered}, got {expected - 1}")
+            whole = _contiguous(batch, expected)
+            if len(whole) == len(batch):
+                expected += len(batch)
+                yield batch
+                continue
+            if whole:  # what came before the hole is fine to apply
+                yield whole
+            got = batch[len(whole)].delivery
+            raise ReaderGap(f"expected delivery {expected + len(whole)}, got {got}")
+    finally:
+        await reader.close()
+
+
+def _contiguous(batch: Sequence[LogMessage], expected: int) -> Sequence[LogMessage]:
+    """The messages of `batch` the consumer delivered as `expected`, `expected` + 1, …,
+    up to the first one out of line."""
+    for index, msg in enumerate(batch):
+        if msg.delivery != expected + index:
+            return batch[:index]
+    return batch

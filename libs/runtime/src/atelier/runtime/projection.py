@@ -39,7 +39,6 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import asyncpg
 import nats.errors
 from nats.aio.client import Client as NatsClient
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from atelier.contracts import subjects
@@ -53,7 +52,7 @@ from atelier.runtime.db import CONNECTION_ERRORS, caused_by_data, identifier
 from atelier.runtime.dead_letters import dead_letter
 from atelier.runtime.handlers import subject_filters
 from atelier.runtime.leases import PartitionLeases
-from atelier.runtime.log_reader import LogMessage, LogReader
+from atelier.runtime.log_reader import LogMessage, ReaderGap, read_after
 from atelier.runtime.metrics import (
     PROJECTION_LAG,
     PROJECTION_PARTITIONS,
@@ -118,10 +117,6 @@ class TableProjection(ABC):
         writes = Writes()
         self.write(event, writes)
         await writes.flush(conn)
-
-
-class ReaderGap(Exception):
-    """The consumer delivered messages this reader never received (lost in a reconnect)."""
 
 
 #: A failing reader waits this long before it reads again, doubling up to the last.
@@ -289,41 +284,20 @@ class ProjectionRunner:
     async def _read_from(
         self, position: int, stop: asyncio.Event
     ) -> AsyncIterator[Sequence[LogMessage]]:
-        """Batches of messages after `position`, in order and without a hole; an empty
-        batch when idle. Raises ReaderGap after the last message before a hole."""
-        reader = LogReader(self.js, self.stream)
-        await reader.open(
-            ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=position + 1,
-                ack_policy=AckPolicy.NONE,
-                filter_subjects=list(self.projection.subjects),
-                inactive_threshold=30.0,
-                mem_storage=True,
-            )
-        )
-        expected = 1  # the delivery number of the next message we must receive
-        checked_at = time.monotonic()
-        try:
-            while not stop.is_set():
-                batch = await reader.next_batch(self.batch_size, self.idle_wait)
-                PROJECTION_LAG.labels(self.projection.name).set(batch[-1].pending if batch else 0)
-                if not batch and time.monotonic() - checked_at > self.gap_check_seconds:
-                    checked_at = time.monotonic()
-                    delivered = await reader.delivered()
-                    if delivered >= expected:
-                        raise ReaderGap(f"consumer delivered up to {delivered}, got {expected - 1}")
-                whole = _contiguous(batch, expected)
-                if len(whole) == len(batch):
-                    expected += len(batch)
-                    yield batch
-                    continue
-                if whole:  # what came before the hole is fine to apply
-                    yield whole
-                got = batch[len(whole)].delivery
-                raise ReaderGap(f"expected delivery {expected + len(whole)}, got {got}")
-        finally:
-            await reader.close()
+        """Batches of messages after `position`, in order and without a hole (see
+        `log_reader.read_after`); an empty batch when idle."""
+        async for batch in read_after(
+            self.js,
+            self.stream,
+            self.projection.subjects,
+            position,
+            stop,
+            batch_size=self.batch_size,
+            idle_wait=self.idle_wait,
+            gap_check_seconds=self.gap_check_seconds,
+        ):
+            PROJECTION_LAG.labels(self.projection.name).set(batch[-1].pending if batch else 0)
+            yield batch
 
     async def apply_batch(self, messages: Sequence[LogMessage]) -> int:
         """Apply the messages of the partitions held that are past their positions, and
@@ -472,12 +446,3 @@ _EXPECTED_FAILURES = (
     asyncpg.PostgresError,
     *CONNECTION_ERRORS,
 )
-
-
-def _contiguous(batch: Sequence[LogMessage], expected: int) -> Sequence[LogMessage]:
-    """The messages of `batch` the consumer delivered as `expected`, `expected` + 1, …,
-    up to the first one out of line."""
-    for index, msg in enumerate(batch):
-        if msg.delivery != expected + index:
-            return batch[:index]
-    return batch

@@ -58,18 +58,21 @@ async def resources(
     settings: RuntimeSettings,
     *,
     service: str,
-    bucket: str,
+    bucket: str | None,
     durables: list[str],
     schema: str | None = None,
 ) -> AsyncIterator[Resources]:
-    """NATS, S3 with the service's bucket, a pool on its schema (if it has tables), and
-    /readyz over them and over the service's durable consumers being bound."""
+    """NATS, S3 with the service's bucket (if it keeps files), a pool on its schema (if it
+    has tables), and /readyz over them and over the service's durable consumers being
+    bound."""
     async with AsyncExitStack() as stack:
         nc = await connect(settings.nats_url, name=f"{service}{settings.instance_id}")
         stack.push_async_callback(nc.drain)
         objects = await stack.enter_async_context(ObjectStore(settings))
-        await objects.ensure_bucket(bucket)
-        checks = {"nats": nats_check(nc), "s3": s3_check(objects, bucket)}
+        checks = {"nats": nats_check(nc)}
+        if bucket is not None:
+            await objects.ensure_bucket(bucket)
+            checks["s3"] = s3_check(objects, bucket)
         pool = None
         if schema is not None:
             pool = await create_pool(settings.database_url, schema)

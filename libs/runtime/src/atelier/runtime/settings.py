@@ -6,8 +6,15 @@ elsewhere.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import re
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from atelier.contracts.scheduling import DEFAULT_TIER, DEFAULT_TIERS, TierPolicy
+
+_TIER_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 
 
 class RuntimeSettings(BaseSettings):
@@ -50,3 +57,27 @@ class WorkspaceUrlSettings(BaseSettings):
 
     thumbnail_url_seconds: int = Field(default=15 * 60, gt=0)
     file_url_seconds: int = Field(default=60 * 60, gt=0)
+
+
+class TierSettings(BaseSettings):
+    """The users' tiers (JSON in TIERS: {name: {weight, max_running, gpu_seconds_per_day,
+    jobs_per_day}}): the gateway enforces their quotas, the scheduler their weights and
+    caps. A user whose token names no tier, or one not listed, is in DEFAULT_TIER."""
+
+    tiers: dict[str, TierPolicy] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
+    default_tier: str = DEFAULT_TIER
+
+    @model_validator(mode="after")
+    def _default_is_listed(self) -> Self:
+        if self.default_tier not in self.tiers:
+            raise ValueError(f"DEFAULT_TIER {self.default_tier!r} is not one of TIERS")
+        if any(not _TIER_NAME.fullmatch(name) for name in self.tiers):
+            raise ValueError("tier names are 1-32 of a-z, 0-9, _ and -")
+        return self
+
+    def tier_of(self, claimed: object) -> str:
+        """The tier a token's claim names, if it is one of ours; else the default."""
+        return claimed if isinstance(claimed, str) and claimed in self.tiers else self.default_tier
+
+    def policy(self, tier: str | None) -> TierPolicy:
+        return self.tiers[self.tier_of(tier)]

@@ -18,11 +18,12 @@ verifying are PyJWT's; nothing here is cryptography.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import jwt
 
+from atelier.contracts.scheduling import DEFAULT_TIER
 from atelier.gateway.jwks import ASYMMETRIC, JwksCache, UnknownKey
 from atelier.gateway.problems import Problem
 
@@ -34,6 +35,9 @@ _SUBJECT_NAMESPACE = uuid.UUID("7c1e3d5a-8f2b-4b6e-9a0d-2e4f6a8c1b3d")
 @dataclass(frozen=True)
 class User:
     id: uuid.UUID
+    #: The tier the token names (the default tier when it names none of ours).
+    tier: str = DEFAULT_TIER
+    admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class Authenticator:
     issuer: str | None = None
     leeway_seconds: float = 30.0
     user_claim: str = "sub"
+    tier_claim: str = "tier"
+    tier_of: Callable[[object], str] = lambda claimed: DEFAULT_TIER
+    role_claim: str = "roles"
+    admin_role: str = "atelier-admin"
 
     async def authenticate(self, token: str | None) -> User:
         if not token:
@@ -57,7 +65,13 @@ class Authenticator:
             raise _unauthorized(f"the token is not valid: {error}") from None
         except UnknownKey as error:
             raise _unauthorized(f"the token is not valid: {error}") from None
-        return User(id=self._user_id(claims.get(self.user_claim)))
+        roles = claims.get(self.role_claim)
+        return User(
+            id=self._user_id(claims.get(self.user_claim)),
+            tier=self.tier_of(claims.get(self.tier_claim)),
+            admin=self.admin_role == roles
+            or (isinstance(roles, list) and self.admin_role in roles),
+        )
 
     async def _verified_claims(self, token: str, header: dict) -> dict:
         algorithm = header.get("alg")

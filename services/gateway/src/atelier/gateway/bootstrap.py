@@ -16,9 +16,10 @@ from atelier.gateway.config import GatewaySettings
 from atelier.gateway.event_frames import EventFrames
 from atelier.gateway.jwks import JwksCache
 from atelier.gateway.live_events import LiveEvents
+from atelier.gateway.quotas import Quotas
 from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
-from atelier.runtime.limits import ActiveJobs, Limits, UserLimits
+from atelier.runtime.limits import ActiveJobs, DailyJobs, Limits, UserLimits
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.watermarks import Watermarks
 
@@ -34,6 +35,7 @@ class Gateway:
     #: For uploads only: everything else in S3 belongs to the workspace and library.
     objects: ObjectStore
     limits: Limits
+    quotas: Quotas
     #: How far the workspace and library tables are: the event stream waits for them.
     watermarks: Watermarks
     #: The user's events and progress for the event streams open on this process.
@@ -58,6 +60,10 @@ async def authenticator(settings: GatewaySettings) -> AsyncIterator[Authenticato
             issuer=settings.jwt_issuer,
             leeway_seconds=settings.jwt_leeway_seconds,
             user_claim=settings.jwt_user_claim,
+            tier_claim=settings.jwt_tier_claim,
+            tier_of=settings.tier_of,
+            role_claim=settings.jwt_role_claim,
+            admin_role=settings.jwt_admin_role,
         )
 
 
@@ -84,6 +90,7 @@ async def gateway(settings: GatewaySettings):
                         submits_per_minute=settings.submits_per_minute_per_user,
                     ),
                 ),
+                quotas=Quotas(nc, DailyJobs(nc.jetstream())),
                 watermarks=watermarks,
                 live=live,
             )

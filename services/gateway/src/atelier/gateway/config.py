@@ -5,10 +5,10 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from atelier.contracts.generation import MAX_IMAGES
-from atelier.runtime.settings import RuntimeSettings, WorkspaceUrlSettings
+from atelier.runtime.settings import RuntimeSettings, TierSettings, WorkspaceUrlSettings
 
 
-class GatewaySettings(RuntimeSettings, WorkspaceUrlSettings):
+class GatewaySettings(RuntimeSettings, WorkspaceUrlSettings, TierSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     #: Several gateway processes on one host share HTTP_PORT when set (SO_REUSEPORT: the
@@ -30,6 +30,12 @@ class GatewaySettings(RuntimeSettings, WorkspaceUrlSettings):
     jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
     #: The claim that names the user: a UUID, or any other string (mapped to one).
     jwt_user_claim: str = Field(default="sub", min_length=1)
+    #: The claim that names the user's tier (one of TIERS; anything else: DEFAULT_TIER) …
+    jwt_tier_claim: str = Field(default="tier", min_length=1)
+    #: … and the one whose value (a string or a list) holds JWT_ADMIN_ROLE for an
+    #: administrator (every user's usage, the whole queue).
+    jwt_role_claim: str = Field(default="roles", min_length=1)
+    jwt_admin_role: str = Field(default="atelier-admin", min_length=1)
     #: Per user, over every gateway replica: jobs queued or running at once, and submits
     #: a minute (beyond either: 429 with Retry-After).
     max_active_jobs_per_user: int = Field(default=10, ge=1)

@@ -29,13 +29,17 @@ class Problem(Exception):
         *,
         headers: dict[str, str] | None = None,
         errors: list[dict] | None = None,
+        extensions: dict[str, object] | None = None,
     ) -> None:
+        """`extensions`: members of the problem object besides the standard ones (RFC 9457
+        §3.2), e.g. which quota was used up."""
         super().__init__(detail or title)
         self.status = status
         self.title = title
         self.detail = detail
         self.headers = headers or {}
         self.errors = errors
+        self.extensions = extensions or {}
 
 
 def problem_response(problem: Problem, instance: str) -> JSONResponse:
@@ -48,6 +52,7 @@ def problem_response(problem: Problem, instance: str) -> JSONResponse:
     }
     if problem.errors:
         body["errors"] = problem.errors
+    body |= {key: value for key, value in problem.extensions.items() if key not in body}
     return JSONResponse(
         body, status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers
     )
@@ -127,17 +132,24 @@ class ProblemDetails(BaseModel):
     errors: list[ProblemField] = Field(
         default_factory=list, description="422 only: every refused part of the request"
     )
+    quota: str | None = Field(default=None, description="429 only: the daily quota used up")
+    used: float | None = Field(default=None, description="429 only: how much of it is used")
+    limit: float | None = Field(default=None, description="429 only: the quota")
+    resets_at: str | None = Field(default=None, description="429 only: when it resets (UTC)")
 
 
 _MEANING = {
     400: "The cursor is not one this list gave",
     401: "No valid bearer token",
+    403: "The token is valid, but not an administrator's",
     404: "No such resource of this user's (another user's ids are not found either)",
     409: "The resource's state or a concurrent change refuses it; reload and retry",
     413: "The body is too large (10 MB, 4096 x 4096 pixels)",
     415: "The body is not PNG, JPEG or WebP",
     422: "The request is not valid; `errors` names each part at fault",
-    429: "Too many jobs active or submitted this minute; retry after `Retry-After` seconds",
+    429: "Too many jobs active or submitted this minute, or a daily quota of the user's tier "
+    "is used up (then `quota`, `used`, `limit` and `resets_at` say which and until when); "
+    "retry after `Retry-After` seconds",
     500: "The request failed; see the gateway's logs",
     503: "The event log or the service that owns the data cannot be reached; retry",
 }

@@ -16,12 +16,16 @@ def write_private(path: Path, text: str) -> None:
 
 
 def kept_secrets(path: Path, make: Callable[[], dict[str, str]]) -> dict[str, str]:
-    """The secrets saved at `path`, or new ones from `make`, saved there first."""
+    """The secrets saved at `path`; those `make` names and the file lacks (a service added
+    since the data directory was made) are made, and saved there first."""
     try:
-        return json.loads(path.read_text())
+        saved = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
-        pass
+        saved = {}
     made = make()
+    if made.keys() <= saved.keys():
+        return saved
+    kept = made | saved
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_private(path, json.dumps(made, indent=2) + "\n")
-    return made
+    write_private(path, json.dumps(kept, indent=2) + "\n")
+    return kept

@@ -10,6 +10,7 @@ from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBear
 from atelier.contracts import requests
 from atelier.gateway.auth import User
 from atelier.gateway.bootstrap import Gateway
+from atelier.gateway.problems import Problem
 
 
 # Both are `async`: FastAPI runs a plain `def` dependency on a worker thread, and the
@@ -43,6 +44,14 @@ async def get_user(
     return await gw.auth.authenticate(credentials.credentials if credentials else None)
 
 
+async def get_admin(user: Annotated[User, Depends(get_user)]) -> User:
+    """The user, when their token says they administer the platform; else 403."""
+    if not user.admin:
+        raise Problem(403, "Forbidden", "this route is for administrators")
+    return user
+
+
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 UserDep = Annotated[User, Depends(get_user)]
+AdminDep = Annotated[User, Depends(get_admin)]
 Cursor = Annotated[requests.Cursor | None, Query()]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, StringConstraints
 
-from atelier.contracts import jobs, library, storage, subjects, workspace
+from atelier.contracts import jobs, library, scheduling, storage, subjects, workspace
 from atelier.contracts.generation import (
     OUTCOMES,
     GenerationCancelRequested,
@@ -30,7 +30,8 @@ from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
 from atelier.gateway.problems import Problem, responses
 from atelier.runtime.aggregates import Decision, LastEvent, Refused, execute, read_last_event
 from atelier.runtime.bus import ConcurrencyConflict
-from atelier.runtime.limits import LimitExceeded
+from atelier.runtime.limits import LimitExceeded, QuotaExceeded
+from atelier.runtime.rpc import RpcError
 
 router = APIRouter(tags=["generations"], responses=responses(401, 500))
 SOURCE = "gateway"
@@ -82,7 +83,7 @@ async def submit_generation(
         source=SOURCE,
         user_id=user.id,
         data=GenerationRequestedData(
-            job_id=job_id, model=spec.model, spec=spec, request_hash=request_hash
+            job_id=job_id, model=spec.model, spec=spec, request_hash=request_hash, tier=user.tier
         ),
     )
     response.headers["Location"] = f"/v1/generations/{job_id}"
@@ -109,19 +110,20 @@ async def submit_generation(
 async def _admit_and_publish(
     gw, event: GenerationRequested, *, first_of_its_job: bool = False
 ) -> None:
-    """Count the job against the user's limits (429 beyond them), then queue it; a job
-    that could not be queued stops counting at once (if the log cannot tell whether it
-    was, the workspace's reconciliation decides later)."""
+    """Count the job against the user's limits and their tier's quotas (429 beyond them),
+    then queue it; a job that could not be queued stops counting at once (if the log
+    cannot tell whether it was, the workspace's reconciliation decides later)."""
     user_id, job_id = event.user_id, event.data.job_id
+    tier = gw.settings.policy(event.data.tier)
     try:
-        await gw.limits.admit(user_id, job_id)
+        await gw.limits.admit(user_id, job_id, tier.max_active_jobs)
+        try:
+            await gw.quotas.admit(user_id, tier)
+        except BaseException:
+            await gw.limits.release(user_id, job_id)
+            raise
     except LimitExceeded as exceeded:
-        raise Problem(
-            429,
-            "Too Many Requests",
-            exceeded.detail,
-            headers={"Retry-After": str(exceeded.retry_after)},
-        ) from None
+        raise _too_many(exceeded) from None
     history = subjects.generation_history(user_id, job_id) if first_of_its_job else None
     try:
         await gw.bus.publish(
@@ -133,7 +135,22 @@ async def _admit_and_publish(
         with contextlib.suppress(Exception):  # a lost ack: it may be on the log after all
             if await _requested(gw, user_id, job_id) is None:
                 await gw.limits.release(user_id, job_id)
+                await gw.quotas.release(user_id, tier)
         raise
+
+
+def _too_many(exceeded: LimitExceeded) -> Problem:
+    """429, and for a quota which one, how much of it is used and when it resets."""
+    headers = {"Retry-After": str(exceeded.retry_after)}
+    if not isinstance(exceeded, QuotaExceeded):
+        return Problem(429, "Too Many Requests", exceeded.detail, headers=headers)
+    quota = {
+        "quota": exceeded.quota,
+        "used": exceeded.used,
+        "limit": exceeded.limit,
+        "resets_at": exceeded.resets_at.isoformat().replace("+00:00", "Z"),
+    }
+    return Problem(429, "Quota exceeded", exceeded.detail, headers=headers, extensions=quota)
 
 
 @router.get("/v1/generations", response_model=jobs.JobPage, responses=responses(400, 422, 503))
@@ -155,8 +172,17 @@ async def list_generations(
     "/v1/generations/{job_id}", response_model=JobStatus, responses=responses(404, 422, 503)
 )
 async def get_generation(job_id: uuid.UUID, user: UserDep, gw: GatewayDep) -> JobStatus:
-    """Status, progress while running, place in the queue, timings, error, asset ids."""
-    return await gw.call(jobs.GET_JOB, jobs.GetJob(user_id=user.id, job_id=job_id), JobStatus)
+    """Status, progress while running, place in the fair queue while waiting (jobs of the
+    same model that go to a worker before it), timings, error, asset ids."""
+    job = await gw.call(jobs.GET_JOB, jobs.GetJob(user_id=user.id, job_id=job_id), JobStatus)
+    if job.status != "queued" or job.cancel_requested:
+        return job
+    query = scheduling.GetQueuePosition(user_id=user.id, job_id=job_id)
+    try:
+        place = await gw.call(scheduling.QUEUE_POSITION, query, scheduling.QueuePosition)
+    except RpcError:  # the scheduler is away: the workspace's count by arrival stands
+        return job
+    return job.model_copy(update={"queue_position": place.position})
 
 
 @router.post(

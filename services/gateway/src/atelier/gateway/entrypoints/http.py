@@ -14,11 +14,13 @@ from atelier.gateway import problems
 from atelier.gateway.bootstrap import gateway
 from atelier.gateway.config import GatewaySettings
 from atelier.gateway.entrypoints import (
+    admin,
     console,
     events,
     generations,
     library,
     openapi,
+    usage,
     workspace,
 )
 from atelier.gateway.entrypoints.dependencies import GatewayDep
@@ -76,7 +78,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         server_request_hook=tracing.redact_server_span,
     )
     problems.install(app)
-    for router in (generations.router, workspace.router, library.router, events.router):
+    routers = (
+        generations.router,
+        workspace.router,
+        library.router,
+        events.router,
+        usage.router,
+        admin.router,
+    )
+    for router in routers:
         app.include_router(router)
 
     app.add_middleware(CountRequests)
