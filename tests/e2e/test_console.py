@@ -4,6 +4,7 @@ against the running platform: it generates, shows results as they arrive over
 token. The main screens are written to docs/screenshots/ for the README."""
 
 import asyncio
+import re
 import time
 import uuid
 from pathlib import Path
@@ -83,6 +84,7 @@ async def test_generate_save_find_and_discard(platform, page):
     assets = page.locator("#workspace .asset")
     await expect(assets).to_have_count(3)  # no reload: the event stream brought them
     await expect(assets.first.locator("time")).to_contain_text("Expires in")
+    await expect(page.locator("#usage-today")).to_contain_text("Today: 1 job · 3 images")
     await screenshot(page, "create")
 
     kept, doomed = [await assets.nth(i).get_attribute("data-asset-id") for i in (0, 1)]
@@ -134,3 +136,22 @@ async def test_a_forged_token_is_refused(platform, page):
     await expect(page.get_by_role("navigation")).to_be_hidden()
     assert await page.evaluate("sessionStorage.getItem('atelier.token')") is None
     await screenshot(page, "sign-in")
+
+
+async def test_a_waiting_job_shows_its_place_and_the_header_the_usage_of_today(platform, page):
+    """Jobs of three sizes (they cannot share a call): the first runs while the others
+    show their place in the fair queue; once they end, the header counts them."""
+    user = uuid.uuid4()
+    await sign_in(page, platform.gateway_url, platform.token(user, claims={"tier": "pro"}))
+    await expect(page.locator("#usage-today")).to_contain_text("Today: 0 jobs")
+    async with client(platform, user, tier="pro") as api:
+        jobs = []
+        for size in (128, 136, 144):
+            body = {"model": "sdxl", "prompt": f"a kite {size}", "width": size, "height": size}
+            response = await api.post("/v1/generations", json=body | {"steps": 60})
+            jobs.append(response.json()["job_id"])
+        last = page.locator(f'#jobs .job[data-job-id="{jobs[-1]}"]')
+        await expect(last.locator(".status")).to_have_text(re.compile(r"Queued · (next|\d ahead)"))
+        for job in jobs:
+            await api.post(f"/v1/generations/{job}/cancel")
+    await expect(page.locator("#usage-today")).to_contain_text("Today: 3 jobs", timeout=SLOW)

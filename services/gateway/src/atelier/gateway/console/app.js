@@ -5,6 +5,7 @@ import { act, fail, onSubmit } from "./dom.js";
 import * as generate from "./generate.js";
 import * as jobs from "./jobs.js";
 import * as library from "./library.js";
+import * as usage from "./usage.js";
 import * as workspace from "./workspace.js";
 
 const $ = (id) => document.getElementById(id);
@@ -22,6 +23,7 @@ function signedIn(yes) {
   $("signin").hidden = yes;
   $("nav").hidden = !yes;
   $("sign-out").hidden = !yes;
+  if (!yes) $("usage-today").hidden = true;
   if (yes) showView("create");
   else for (const view of ["create", "library"]) $(view).hidden = true;
 }
@@ -30,6 +32,7 @@ function onEvent(type, body) {
   jobs.onEvent(type, body);
   workspace.onEvent(type, body);
   library.onEvent(type, body);
+  usage.onEvent(type);
 }
 
 /** The stream ends for good on a refused token or a gateway that went away. */
@@ -47,6 +50,7 @@ async function start() {
   stream = follow(onEvent, onLost);
   await Promise.all([
     jobs.refresh(),
+    usage.refresh(),
     workspace.refresh(),
     library.refreshCollections().then(library.refresh),
   ]);

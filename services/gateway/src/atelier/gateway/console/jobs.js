@@ -46,7 +46,43 @@ function card(jobId, spec) {
   cards.set(jobId, el);
   document.getElementById("jobs").prepend(el);
   document.getElementById("jobs-empty").hidden = true;
+  followPlaces();
   return el;
+}
+
+// A queued job's place in the fair queue moves as other users' jobs start: asked for
+// every few seconds while some job of this console waits.
+const PLACE_EVERY_MS = 3000;
+let placing = null;
+
+function followPlaces() {
+  if (placing) return;
+  placing = setInterval(places, PLACE_EVERY_MS);
+  places();
+}
+
+async function places() {
+  const waiting = [...cards].filter(([, el]) => el.dataset.status === "queued");
+  if (!waiting.length) {
+    clearInterval(placing);
+    placing = null;
+    return;
+  }
+  for (const [jobId, el] of waiting) {
+    try {
+      const job = await call("GET", `/v1/generations/${jobId}`);
+      if (el.dataset.status === "queued") showPlace(el, job.queue_position);
+    } catch {
+      // gone or not yet visible: the next round asks again
+    }
+  }
+}
+
+function showPlace(el, position) {
+  const status = el.querySelector(".status");
+  if (position === null || position === undefined) status.textContent = LABELS.queued;
+  else if (position === 0) status.textContent = "Queued · next";
+  else status.textContent = `Queued · ${position} ahead`;
 }
 
 function setStatus(el, status) {
