@@ -89,6 +89,10 @@ def test_make_up_twice_keeps_yesterdays_workspace(tmp_path):
                     break
                 time.sleep(0.3)
             assert [item["width"] for item in items] == [128, 128]  # the tiny models' default
+            assert api.get("/v1/admin/queue").status_code == 403
+        admin_token = re.search(r"admin token\s+(\S+)", first.output)[1]
+        with first.api(admin_token) as admin:
+            assert admin.get("/v1/admin/queue").status_code == 200
     finally:
         stopped = first.interrupt()
     assert "Stopped" in stopped

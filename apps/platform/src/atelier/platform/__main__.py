@@ -48,6 +48,8 @@ def up(data_dir: Path, *, nats_nodes: int = 1, replicas: int = 1) -> None:
             demo = (
                 f"  demo user   {DEMO_USER}\n  demo token  {token}\n"
                 f"  signed in   {platform.gateway_url}/#token={token}\n"
+                f"  admin token {platform.admin_token()}\n"
+                "              (the demo user as an administrator: /v1/admin/…)\n"
             )
         assert platform.endpoints is not None
         nodes = [_address(url) for url in server_urls(platform.endpoints.nats_url)]

@@ -183,6 +183,14 @@ class Platform:
         holds a secret that signs them."""
         return self.token_trust.token(user_id, lifetime_s, claims)
 
+    def admin_token(self, user_id: uuid.UUID = DEMO_USER) -> str:
+        """A token whose role claim names the gateway's administrator role (the operator's
+        JWT_ROLE_CLAIM and JWT_ADMIN_ROLE when set)."""
+        claim = self.env.get("JWT_ROLE_CLAIM", "roles")
+        return self.token(
+            user_id, claims={claim: [self.env.get("JWT_ADMIN_ROLE", "atelier-admin")]}
+        )
+
     def settings(self) -> RuntimeSettings:
         """Runtime settings pointing at this platform's servers (for tests and tools)."""
         assert self.endpoints is not None, "start() first"
