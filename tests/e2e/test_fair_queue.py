@@ -20,8 +20,8 @@ from tests.helpers import bus, client, eventually, outcome
 
 pytestmark = pytest.mark.e2e
 
-#: Heavy enough that a call of A's jobs is still running when B arrives.
-A_JOB = {"model": "sdxl", "prompt": "a lighthouse", "width": 64, "height": 64, "steps": 24}
+#: Heavy enough that a call of A's jobs is still running when B arrives (some seconds).
+A_JOB = {"model": "sdxl", "prompt": "a lighthouse", "width": 64, "height": 64, "steps": 80}
 #: Another size: B's job never shares a call with A's, so its start is its own.
 B_JOB = A_JOB | {"width": 72, "steps": 2}
 
@@ -76,6 +76,13 @@ async def test_a_user_queueing_after_a_batch_starts_no_later_than_the_second_job
         ]
         story = sorted((seq, tag, name) for (tag, name), seq in timeline.items())
         assert len(a_before_b) <= 1, story
+        # and none of A's jobs handed out after B arrived started before it
+        overtook = [
+            tag
+            for tag in a_before_b
+            if timeline[tag, "dispatched"] > b_arrived and timeline[tag, "started"] < b_started
+        ]
+        assert overtook == [], story
     finally:
         await events.nc.close()
 

@@ -88,11 +88,24 @@ def test_a_cancelled_job_costs_its_user_nothing():
     assert queue.in_order()[1] is b_job
 
 
-def test_once_nothing_waits_what_was_served_before_weighs_on_nobody():
+def test_while_its_jobs_run_a_user_is_charged_for_them():
+    """A's jobs went out one by one as they came (nothing waited in between): B, who comes
+    while they run, still goes before A's next one."""
+    queue = FairQueue()
+    for n in range(3):
+        queue.add(waiting := job(A, n))
+        queue.take(waiting.job_id)
+    queue.add(more := job(A, 3))
+    queue.add(b_job := job(B, 4))
+    assert queue.in_order() == [b_job, more]
+
+
+def test_after_an_idle_spell_what_was_served_before_weighs_on_nobody():
     queue = FairQueue()
     for n in range(3):
         queue.add(waiting := job(A, n, cost=10))
         queue.take(waiting.job_id)
+    queue.idle()  # the workers finished everything
     queue.add(again := job(A, 10))
     queue.add(job(B, 11))
     assert queue.in_order()[0] is again

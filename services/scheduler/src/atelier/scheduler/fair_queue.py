@@ -81,8 +81,14 @@ class FairQueue:
             if other.user_id == job.user_id and other.start > job.start:
                 other.start -= job.share
         self._finish[job.user_id] -= job.share
-        self._drop_idle_users()
         return job
+
+    def idle(self) -> None:
+        """The model's workers have nothing to do (nothing waits, nothing runs): a new busy
+        period begins, in which what was served before weighs on nobody. The virtual time
+        moves past every finish tag and the users are forgotten (memory stays bounded)."""
+        self.virtual_time = max([self.virtual_time, *self._finish.values()])
+        self._finish.clear()
 
     def in_order(self) -> list[WaitingJob]:
         """Every waiting job, the next to go out first."""
@@ -101,13 +107,7 @@ class FairQueue:
 
     def _drop_idle_users(self) -> None:
         """A user with nothing waiting whose finish tag the virtual time has passed starts
-        from the virtual time next time anyway: forget them. When nothing waits at all,
-        the virtual time moves past every finish tag (a new busy period: what was served
-        before it weighs on nobody), so memory stays bounded by the users waiting."""
-        if not self._waiting:
-            self.virtual_time = max([self.virtual_time, *self._finish.values()])
-            self._finish.clear()
-            return
+        from the virtual time next time anyway: forget them."""
         for user in [u for u, f in self._finish.items() if f <= self.virtual_time]:
             if user not in self._per_user:
                 del self._finish[user]

@@ -107,6 +107,8 @@ class SchedulerState:
             self.queue(job.model).remove(job_id)
             del self.jobs[job_id]
             self.pending.pop(job_id, None)
+            if not any(other.model == job.model for other in self.jobs.values()):
+                self.queue(job.model).idle()  # a busy period of its workers has ended
         elif isinstance(event, gen.GenerationDispatched | gen.GenerationStarted):
             # `started` without `dispatched`: a job a worker took before the scheduler
             # existed (an upgrade); it runs all the same.
