@@ -21,6 +21,7 @@ from tests.helpers import (
     bus,
     client,
     count_events,
+    eventually,
     job_assets,
     library_keys,
     outcome,
@@ -270,6 +271,12 @@ async def test_jobs_of_several_users_waiting_together_share_one_call(platform):
     users = [uuid.uuid4() for _ in range(4)]
     async with client(platform, users[0]) as api:
         busy = await generate(api, width=128, height=128, steps=30)
+
+        async def running() -> bool:
+            return (await api.get(f"/v1/generations/{busy}")).json()["status"] == "running"
+
+        # the others wait for the worker (in the scheduler's queue), then go to it together
+        await eventually(running)
     jobs = {}
     for user in users[1:]:
         async with client(platform, user) as api:

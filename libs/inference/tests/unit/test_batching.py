@@ -111,3 +111,21 @@ async def test_a_job_bigger_than_the_capacity_still_runs(capacity):
     groups: list[list[str]] = []
     b = batcher(groups, capacity=capacity, window=0.01)
     assert await b.submit(Job("big", images=6)) == "big done"
+
+
+async def test_jobs_handed_over_just_after_a_call_join_the_job_that_waited_for_it():
+    """The scheduler gives an idle worker its next jobs a moment after a call ends: they
+    still share a call with the job that waited behind it."""
+    groups: list[list[str]] = []
+    gate = asyncio.Event()
+    b = batcher(groups, window=0.2, gate=gate)
+    busy = asyncio.create_task(b.submit(Job("busy", key="x")))
+    await asyncio.sleep(0.01)
+    waited = asyncio.create_task(b.submit(Job("waited")))
+    await asyncio.sleep(0.3)  # longer than its window: it has waited since
+    gate.set()
+    await busy
+    await asyncio.sleep(0.02)
+    late = [asyncio.create_task(b.submit(Job(name))) for name in ("new-1", "new-2")]
+    await asyncio.gather(waited, *late)
+    assert groups == [["busy"], ["waited", "new-1", "new-2"]]

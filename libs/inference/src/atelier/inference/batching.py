@@ -7,8 +7,9 @@ the same batch key, while their images fit in the oldest one's capacity, make th
 group. A job never overtakes an older one (a compatible job behind an incompatible one
 waits its turn), so a batch never lets one user's jobs pass another's. A job whose key is
 None goes alone. When the worker is idle, a new job waits up to `window` seconds for companions
-(less when enough compatible images arrive first); while it is busy, jobs gather by
-themselves and the next group starts as soon as it is done. Groups run one at a time.
+(less when enough compatible images arrive first), and so does the first job after a call
+(the scheduler hands an idle worker its next jobs a moment after the call ends); jobs that
+wait behind a busy worker gather by themselves. Groups run one at a time.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class Batcher(Generic[T, R]):
         self._queue: list[_Waiting[T, R]] = []
         self._arrived = asyncio.Event()
         self._runner: asyncio.Task | None = None
+        #: When the last group ended: the worker is idle again from then, and the jobs the
+        #: scheduler hands it for that (a moment later) may still join the next group.
+        self._idle_since = 0.0
 
     @property
     def waiting(self) -> int:
@@ -87,17 +91,21 @@ class Batcher(Generic[T, R]):
                 if isinstance(error, asyncio.CancelledError):
                     raise
                 continue
+            finally:
+                self._idle_since = asyncio.get_running_loop().time()
             for waiting, outcome in zip(group, outcomes, strict=True):
                 if not waiting.future.done():
                     waiting.future.set_result(outcome)
 
     async def _gather(self, head: _Waiting[T, R]) -> None:
-        """Wait for companions of `head` until its window ends or its capacity is full."""
+        """Wait for companions of `head` until its window ends or its capacity is full; the
+        window opens when `head` arrived, or when the worker became idle again after it."""
         loop = asyncio.get_running_loop()
         if head.key is None:
             return
+        opened = max(head.arrived, self._idle_since)
         while not self._full(head):
-            remaining = head.arrived + self.window - loop.time()
+            remaining = opened + self.window - loop.time()
             if remaining <= 0:
                 return
             self._arrived.clear()

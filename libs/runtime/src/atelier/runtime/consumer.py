@@ -41,7 +41,7 @@ from atelier.runtime.metrics import RETRIES
 log = logging.getLogger(__name__)
 
 #: How often a consumer whose handler takes nothing now asks again.
-_NOT_READY_SECONDS = 0.05
+_NOT_READY_SECONDS = 0.01
 
 
 class Retry(Exception):
