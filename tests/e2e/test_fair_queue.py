@@ -44,13 +44,17 @@ async def test_a_user_queueing_after_a_batch_starts_no_later_than_the_second_job
         await eventually(a_running)
         b_job = (await api_b.post("/v1/generations", json=B_JOB)).json()["job_id"]
         b_status = (await api_b.get(f"/v1/generations/{b_job}")).json()
-        # At most one job goes before it: one the scheduler handed out just as a call
-        # began, which that worker starts next.
-        if b_status["status"] == "queued":  # it may have started already
-            assert b_status["queue_position"] <= 1, b_status
-        last_of_a = (await api_a.get(f"/v1/generations/{a_jobs[-1]}")).json()
-        if last_of_a["status"] == "queued":
-            assert last_of_a["queue_position"] >= 1, last_of_a
+        if b_status["status"] == "queued" and b_status["queue_position"]:
+            # Only jobs already handed to the worker go before it (one, as a rule: handed
+            # out as A's call began; more on a very loaded machine), never a waiting one.
+            async with client(platform, roles=["atelier-admin"]) as admin:
+                (sdxl,) = (await admin.get("/v1/admin/queue", params={"model": "sdxl"})).json()[
+                    "models"
+                ]
+            line = [(job["job_id"], job["state"]) for job in sdxl["jobs"]]
+            if (b_job, "waiting") in line:
+                ahead = {state for _, state in line[: line.index((b_job, "waiting"))]}
+                assert ahead <= {"running", "dispatched"}, line
 
         assert (await outcome(platform, b, b_job)).name == "completed"
         ended = [await outcome(platform, a, job, timeout=300) for job in a_jobs]
@@ -75,7 +79,8 @@ async def test_a_user_queueing_after_a_batch_starts_no_later_than_the_second_job
             if name == "started" and tag != "B" and b_arrived < seq < b_started
         ]
         story = sorted((seq, tag, name) for (tag, name), seq in timeline.items())
-        assert len(a_before_b) <= 1, story
+        handed_out = [tag for tag in a_before_b if timeline[tag, "dispatched"] < b_arrived]
+        assert len(a_before_b) <= max(1, len(handed_out)), story
         # and none of A's jobs handed out after B arrived started before it
         overtook = [
             tag
