@@ -129,3 +129,34 @@ async def test_jobs_handed_over_just_after_a_call_join_the_job_that_waited_for_i
     late = [asyncio.create_task(b.submit(Job(name))) for name in ("new-1", "new-2")]
     await asyncio.gather(waited, *late)
     assert groups == [["busy"], ["waited", "new-1", "new-2"]]
+
+
+async def test_jobs_that_reach_it_out_of_their_dispatch_order_wait_in_that_order():
+    """Handlers take different times before they submit: the dispatch order still holds."""
+    groups: list[list[str]] = []
+    gate = asyncio.Event()
+    dispatched = {"busy": 0, "a": 1, "other": 2, "b": 3}
+    b = Batcher(
+        lambda items: _ran(groups, items, gate),
+        key=lambda job: job.key,
+        rows=lambda job: job.images,
+        capacity=lambda job: 6,
+        window=0.0,
+        order=lambda job: dispatched[job.name],
+    )
+    first = asyncio.create_task(b.submit(Job("busy", key="x")))
+    await asyncio.sleep(0.01)
+    rest = [
+        asyncio.create_task(b.submit(job))
+        for job in (Job("b"), Job("other", key="y"), Job("a"))  # reached it backwards
+    ]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.gather(first, *rest)
+    assert groups == [["busy"], ["a"], ["other"], ["b"]]
+
+
+async def _ran(groups: list[list[str]], items: list[Job], gate: asyncio.Event) -> list[str]:
+    groups.append([item.name for item in items])
+    await gate.wait()
+    return [f"{item.name} done" for item in items]

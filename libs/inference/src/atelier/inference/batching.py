@@ -1,8 +1,9 @@
 """Gathering jobs that can share a pipeline call.
 
 A GPU worker holds several deliveries at once (its work consumer's concurrency); each one's
-handler submits its job here and awaits the job's outcome. Jobs are taken in arrival order,
-which is the scheduler's fair order: the oldest waiting job and the ones right behind it with
+handler submits its job here and awaits the job's outcome. Jobs are taken in the order they
+were dispatched (`order`; handlers that ran at different speeds do not reorder them), which
+is the scheduler's fair order: the oldest waiting job and the ones right behind it with
 the same batch key, while their images fit in the oldest one's capacity, make the next
 group. A job never overtakes an older one (a compatible job behind an incompatible one
 waits its turn), so a batch never lets one user's jobs pass another's. A job whose key is
@@ -15,6 +16,7 @@ wait behind a busy worker gather by themselves. Groups run one at a time.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextvars
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -46,11 +48,16 @@ class Batcher(Generic[T, R]):
         rows: Callable[[T], int],
         capacity: Callable[[T], int],
         window: float = 0.0,
+        order: Callable[[T], int] | None = None,
     ) -> None:
+        """`order(item)`: the item's place in line (the dispatch order): items that reach
+        the batcher out of it (their handlers ran at different speeds) wait in it anyway;
+        None: in the order they are submitted."""
         self._run = run
         self._key = key
         self._rows = rows
         self._capacity = capacity
+        self._order = order
         self.window = window
         self._queue: list[_Waiting[T, R]] = []
         self._arrived = asyncio.Event()
@@ -71,7 +78,11 @@ class Batcher(Generic[T, R]):
         waiting = _Waiting(
             item, self._key(item), self._rows(item), loop.time(), loop.create_future()
         )
-        self._queue.append(waiting)
+        if self._order is None:
+            self._queue.append(waiting)
+        else:
+            places = [self._order(other.item) for other in self._queue]
+            self._queue.insert(bisect.bisect_right(places, self._order(item)), waiting)
         self._arrived.set()
         if self._runner is None or self._runner.done():
             # A context of its own: the group's work belongs to no one submitter's trace.

@@ -103,6 +103,8 @@ class _Pending:
 
     request: GenerationDispatched
     attempt: int
+    #: Its place on the log: jobs are batched in the order they were dispatched.
+    sequence: int
     images: dict[ImageRef, Image.Image]
     trace: otel_context.Context
     stopped: asyncio.Future[int | None]
@@ -173,6 +175,7 @@ class GenerationWorker:
             rows=lambda pending: pending.spec.num_images,
             capacity=lambda pending: self.capacity(pending.spec),
             window=batch_window,
+            order=lambda pending: pending.sequence,
         )
 
     def capacity(self, spec: GenerationSpec) -> int:
@@ -274,7 +277,12 @@ class GenerationWorker:
         ) as span:
             stopped = asyncio.get_running_loop().create_future()
             pending = _Pending(
-                request, delivery.attempt, images, otel_context.get_current(), stopped
+                request,
+                delivery.attempt,
+                delivery.sequence,
+                images,
+                otel_context.get_current(),
+                stopped,
             )
             done = await self._outcome(pending)
             span.set_attribute("atelier.batch.jobs", done.jobs)
