@@ -150,7 +150,8 @@ class Fifo:
                 break
             if job_id in self.pending:
                 continue
-            decisions.append(Dispatch(job, estimated_cost(job.request.data.spec)))
+            cost = estimated_cost(job.request.data.spec)
+            decisions.append(Dispatch(job, cost, job.last_sequence))
             self.pending.add(job_id)
             free -= 1
         return decisions

@@ -153,7 +153,7 @@ class Dispatcher:
             # in the request's trace: one generation is one trace, its wait included
             with tracing.process_span(request.type, request.subject, job.headers, group=SERVICE):
                 await self.bus.publish(
-                    event, expected_last_sequence=job.last_sequence, concurrency_filter=history
+                    event, expected_last_sequence=decision.expected, concurrency_filter=history
                 )
         except ConcurrencyConflict:
             self.state.undecided(request.data.job_id)  # the log tells what happened instead

@@ -53,6 +53,8 @@ class Job:
 class Dispatch:
     job: Job
     cost: float
+    #: The job's last sequence when decided: appended only if it is still the last.
+    expected: int
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class CancelWaiting:
     its outcome."""
 
     job: Job
+    expected: int
 
 
 Decision = Dispatch | CancelWaiting
@@ -193,7 +196,7 @@ class SchedulerState:
         announced, less the jobs handed to them that have not started), in the fair
         order, skipping users at their tier's cap of running jobs."""
         decisions: list[Decision] = [
-            CancelWaiting(job)
+            CancelWaiting(job, job.last_sequence)
             for job_id, job in self.jobs.items()
             if job.cancel_asked and job.dispatched_at is None and job_id not in self.pending
         ]
@@ -215,7 +218,7 @@ class SchedulerState:
                 cap = self.tiers[job.tier].max_running if job.tier in self.tiers else None
                 if cap is not None and running_per_user[job.user_id] >= cap:
                     continue
-                decisions.append(Dispatch(job, waiting.cost))
+                decisions.append(Dispatch(job, waiting.cost, job.last_sequence))
                 running_per_user[job.user_id] += 1
                 free -= 1
         for decision in decisions:
