@@ -25,9 +25,10 @@ target "images" {
       { name = "library", packages = "libs/contracts libs/runtime services/library" },
       { name = "workspace", packages = "libs/contracts libs/runtime services/workspace" },
       { name = "scheduler", packages = "libs/contracts libs/runtime services/scheduler" },
+      { name = "webhooks", packages = "libs/contracts libs/runtime services/webhooks" },
       { name = "gpu-sdxl", packages = "libs/contracts libs/runtime libs/inference services/gpu-sdxl" },
       { name = "gpu-wan", packages = "libs/contracts libs/runtime libs/inference services/gpu-wan" },
-      { name = "ops", packages = "libs/contracts libs/runtime libs/inference libs/stack services/workspace services/library services/scheduler apps/platform" },
+      { name = "ops", packages = "libs/contracts libs/runtime libs/inference libs/stack services/workspace services/library services/scheduler services/webhooks apps/platform" },
     ]
   }
   name       = image.name

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import json
+import random
 import subprocess
 import sys
 import uuid
@@ -30,6 +31,7 @@ from atelier.runtime.dead_letters import ORIGINAL_SUBJECT
 from atelier.runtime.objects import ObjectStore
 from atelier.scheduler.dispatcher import FILTERS as SCHEDULER_FILTERS
 from atelier.scheduler.usage import UsageProjection
+from atelier.webhooks.projection import WebhooksProjection
 from atelier.workspace.projection import WorkspaceProjection
 
 T = TypeVar("T")
@@ -57,6 +59,17 @@ def client(
     return httpx.AsyncClient(
         base_url=platform.gateway_url,
         headers={"Authorization": f"Bearer {token}"},
+        timeout=30.0,
+    )
+
+
+def anonymous(platform: Platform) -> httpx.AsyncClient:
+    """A client of the gateway with no token, from an address of its own (127.x.y.z: Linux
+    answers the whole of 127/8 on loopback), so its requests count against its own rate."""
+    address = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    return httpx.AsyncClient(
+        base_url=platform.gateway_url,
+        transport=httpx.AsyncHTTPTransport(local_address=address),
         timeout=30.0,
     )
 
@@ -164,6 +177,7 @@ async def settled(platform: Platform, timeout: float = 30.0) -> None:
         "workspace": WorkspaceProjection(),
         "library": LibraryProjection(),
         "scheduler": UsageProjection(),
+        "webhooks": WebhooksProjection(),
     }
     events = await bus(platform)
     pool = await asyncpg.create_pool(platform.settings().database_url, min_size=1, max_size=2)
@@ -262,7 +276,12 @@ def readers_of(subject: str) -> set[str]:
     """The consumers (projections and durable consumers) whose filters select `subject`."""
     filters = {
         projection.name: list(projection.subjects)
-        for projection in (WorkspaceProjection(), LibraryProjection(), UsageProjection())
+        for projection in (
+            WorkspaceProjection(),
+            LibraryProjection(),
+            UsageProjection(),
+            WebhooksProjection(),
+        )
     }
     for config in durable_consumers():
         filters[config.durable_name] = config.filter_subjects or [config.filter_subject]

@@ -36,6 +36,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "ACK_WAIT_SECONDS": "6",
         "MAX_ACTIVE_JOBS_PER_USER": "100",
         "SUBMITS_PER_MINUTE_PER_USER": "1000",
+        # webhook retries 100 times faster (5 s → 0.05 s), attempts cut after 2 s
+        "WEBHOOK_RETRY_SCALE": "0.01",
+        "WEBHOOK_TIMEOUT_SECONDS": "2",
     }
     platform = Platform(data_dir / "platform", os.environ, endpoints=through_proxy,
                         service_env=fast)  # fmt: skip

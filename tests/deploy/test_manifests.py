@@ -38,6 +38,7 @@ SECRET_KEYS = {
     "atelier-s3": {"S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"},
     "atelier-jwt": {"JWT_SECRET", "JWT_SECRET_PREVIOUS"},
     "nats-users": set(permissions.IDENTITIES),
+    "atelier-webhooks": {"WEBHOOK_SECRET_KEYS"},
 }
 #: Variables read by libraries rather than by Atelier's settings.
 FOREIGN_PREFIXES = ("OTEL_", "HF_", "TQDM_")

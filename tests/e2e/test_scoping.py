@@ -41,6 +41,10 @@ async def test_another_users_ids_are_not_found_and_change_nothing(platform):
         submitted = await api.post("/v1/generations", json=QUICK_JOB)
         job_id = submitted.json()["job_id"]
         await outcome(platform, owner, job_id)
+        hook = await api.post(
+            "/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["library.*"]}
+        )
+        webhook_id = hook.json()["id"]
         await settled(platform)
         assert len(await library_items(api)) == 1
         assert (await api.get(f"/v1/generations/{job_id}")).status_code == 200
@@ -52,6 +56,7 @@ async def test_another_users_ids_are_not_found_and_change_nothing(platform):
         ("/v1/library/assets/{asset_id}", "asset_id"): library_id,
         ("/v1/library/collections/{collection_id}", "collection_id"): collection["id"],
         ("/v1/generations/{job_id}", "job_id"): job_id,
+        ("/v1/webhooks/{webhook_id}", "webhook_id"): webhook_id,
     }
     bodies = {
         ("PATCH", "/v1/library/assets/{asset_id}"): {"custom_title": "mine now"},
@@ -99,3 +104,6 @@ async def test_another_users_ids_are_not_found_and_change_nothing(platform):
 
     await settled(platform)
     assert await user_rows(platform, owner) == before
+    async with client(platform, owner) as api:
+        (kept_hook,) = (await api.get("/v1/webhooks")).json()["items"]
+        assert kept_hook["id"] == webhook_id

@@ -12,15 +12,40 @@ from atelier.gateway.entrypoints.http import create_app
 _PARAMETER = re.compile(r"\{[^}]+\}")
 
 
-def api_routes() -> list[tuple[str, str]]:
-    """(method, path template) of every route under /v1 (all of them need a user)."""
+#: The routes anyone may call, deliberately: share links and the public gallery (rate
+#: limited per client address). Each says so in the OpenAPI document (`security: []`);
+#: `tests/security/test_anonymous_routes.py` fails when the document and this disagree.
+ANONYMOUS_ROUTES = {
+    ("GET", "/v1/shared/{token}"),
+    ("GET", "/v1/public/assets"),
+    ("GET", "/s/{token}"),
+    ("GET", "/s/{token}/file"),
+    ("GET", "/s/{token}/thumbnail"),
+}
+
+
+def _operations() -> dict[tuple[str, str], dict]:
     app = create_app(GatewaySettings(jwt_secret="only-the-routes-are-read-here"))
-    return sorted(
-        (method.upper(), path)
+    return {
+        (method.upper(), path): operation
         for path, operations in app.openapi()["paths"].items()
-        if path.startswith("/v1/")
-        for method in operations
+        for method, operation in operations.items()
+    }
+
+
+def api_routes() -> list[tuple[str, str]]:
+    """(method, path template) of every route under /v1 that needs a user (all but the
+    anonymous ones)."""
+    return sorted(
+        route
+        for route, operation in _operations().items()
+        if route[1].startswith("/v1/") and operation.get("security") != []
     )
+
+
+def anonymous_routes() -> set[tuple[str, str]]:
+    """The routes the OpenAPI document says need no credentials (`security: []`)."""
+    return {route for route, operation in _operations().items() if operation.get("security") == []}
 
 
 def id_routes() -> set[tuple[str, str]]:

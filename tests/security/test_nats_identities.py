@@ -26,6 +26,7 @@ REQUESTED = subjects.generation(USER, "sdxl", ITEM, "requested")
 ASSET_ADDED = subjects.aggregate(USER, "workspace", ITEM, "added")
 ASSET_SAVED = subjects.aggregate(USER, "workspace", ITEM, "saved")
 STORED = subjects.aggregate(USER, "library", ITEM, "stored")
+DELIVERED = subjects.aggregate(USER, "webhook_delivery", ITEM, "succeeded")
 
 #: (identity, subject) pairs that must be refused: events and commands it does not own.
 FORGERIES = [
@@ -37,6 +38,10 @@ FORGERIES = [
     (permissions.WORKSPACE, STORED),
     (permissions.LIBRARY, ASSET_SAVED),
     (permissions.LIBRARY, COMPLETED),
+    (permissions.WEBHOOKS, COMPLETED),
+    (permissions.WEBHOOKS, STORED),
+    (permissions.GATEWAY, DELIVERED),
+    (permissions.LIBRARY, DELIVERED),
 ]
 #: The same subjects, published by their owners: accepted (the control).
 OWNED = [
@@ -44,18 +49,23 @@ OWNED = [
     (permissions.GATEWAY, REQUESTED),
     (permissions.WORKSPACE, ASSET_ADDED),
     (permissions.LIBRARY, STORED),
+    (permissions.WEBHOOKS, DELIVERED),
 ]
 #: Commands go from the gateway to their service only.
 FORGED_COMMANDS = [
     (permissions.GPU, subjects.rpc("workspace", "discard_asset")),
     (permissions.LIBRARY, subjects.rpc("workspace", "save_asset")),
     (permissions.WORKSPACE, subjects.rpc("library", "delete_asset")),
+    (permissions.WEBHOOKS, subjects.rpc("library", "delete_asset")),
+    (permissions.LIBRARY, subjects.rpc("webhooks", "register")),
 ]
 #: Subscriptions that would let an identity answer for another service or read its replies.
 EAVESDROPS = [
     (permissions.GPU, subjects.rpc("workspace", "list_assets")),
     (permissions.GPU, f"{permissions.inbox_prefix(permissions.GATEWAY)}.>"),
     (permissions.LIBRARY, subjects.rpc("workspace", "get_job")),
+    (permissions.WEBHOOKS, subjects.rpc("library", "list_assets")),
+    (permissions.GPU, subjects.rpc("webhooks", "list")),
     (permissions.GATEWAY, f"{subjects.EVENTS_ROOT}.>"),
 ]
 #: JetStream administration only `admin` may do.

@@ -39,5 +39,5 @@ def test_each_event_has_one_owner(event_type):
 
 
 def test_commands_come_from_the_gateway_only():
-    for service in (permissions.WORKSPACE, permissions.LIBRARY):
+    for service in (permissions.WORKSPACE, permissions.LIBRARY, permissions.WEBHOOKS):
         assert publishers(subjects.rpc(service, "any_command")) == {permissions.GATEWAY}

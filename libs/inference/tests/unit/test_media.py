@@ -6,6 +6,9 @@ import av
 import pytest
 from PIL import Image, PngImagePlugin
 
+from atelier.contracts import examples
+from atelier.contracts.generation import ImageRef, Reference
+from atelier.inference.jobs import RenderedFile
 from atelier.inference.media import (
     VideoInfo,
     encode_mp4,
@@ -119,3 +122,21 @@ def test_mp4_rejects_bad_input():
 def test_media_does_not_import_torch():
     code = "import sys, atelier.inference.media; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_generated_png_names_no_object_key_of_its_owner():
+    """A shared file is public: its parameters keep the reference's mode and strength but
+    not the key of the image it started from (keys begin with the owner's id)."""
+    owner = "0b6f3c1e-9d2a-4f5b-8c7d-1e2f3a4b5c6d"
+    image = ImageRef(bucket="workspace-temp", key=f"{owner}/uploads/a.png")
+    spec = examples.spec(
+        reference=Reference(image=image, mode="modify", strength=0.5),
+        guidance_scale=5.0,
+        steps=20,
+    )
+    rendered = RenderedFile.png(0, _gradient(64, 64), spec, 7)
+    parameters = read_png_parameters(rendered.data)
+    assert owner not in str(parameters)
+    assert parameters["reference"] == {"mode": "modify", "strength": 0.5}
+    assert parameters["seed"] == 7
+    assert "num_images" not in parameters

@@ -33,7 +33,18 @@ def test_every_imported_module_is_served_as_javascript(web):
         assert module.status_code == 200, name
         assert module.headers["content-type"].startswith("text/javascript"), name
         pending += set(re.findall(r'from "\./([\w-]+\.js)"', module.text)) - seen
-    assert {"api.js", "dom.js", "generate.js", "jobs.js", "library.js", "workspace.js"} <= seen
+    modules = {"api.js", "dom.js", "generate.js", "jobs.js", "library.js", "workspace.js"}
+    assert modules | {"detail.js", "share.js", "webhooks.js"} <= seen
+
+
+def test_the_console_runs_only_its_own_scripts(web):
+    """No inline script and no other origin's: what a user typed cannot run."""
+    for path in ("/", "/app.js", "/console.css"):
+        policy = web.get(path).headers["content-security-policy"]
+        assert "script-src 'self'" in policy, path
+        assert "unsafe-inline" not in policy, path
+        assert "frame-ancestors 'none'" in policy
+    assert "<script>" not in web.get("/").text
 
 
 def test_the_api_is_not_shadowed(web):

@@ -30,6 +30,15 @@ from atelier.stack.supervisor import log as supervisor_log
 DATA_DIR, CLUSTER_DATA_DIR = Path(".data"), Path(".data/cluster")
 
 
+def _webhook_targets(platform: Platform) -> str:
+    if platform.webhook_env["WEBHOOK_ALLOW_PRIVATE_TARGETS"].lower() in ("true", "1", "yes"):
+        return (
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS=true: webhooks may point at loopback and private "
+            "addresses (set it to false to refuse them)"
+        )
+    return "private, loopback and link-local targets are refused"
+
+
 def up(data_dir: Path, *, nats_nodes: int = 1, replicas: int = 1) -> None:
     print(f"Starting Atelier in {data_dir.resolve()} …", flush=True)
     stopping = threading.Event()
@@ -70,6 +79,7 @@ Atelier is up.
 {others}  nats        {nats}
   console     {platform.gateway_url}/   (sign in with a token)
   tokens      {trust.description}
+  webhooks    {_webhook_targets(platform)}
 {demo}
 Try it:
   TOKEN={token}

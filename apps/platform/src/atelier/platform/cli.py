@@ -1,6 +1,6 @@
 """`atelier`: operations on a running platform.
 
-    atelier rebuild workspace|library|scheduler [--data-dir .data] [--processes N]
+    atelier rebuild workspace|library|scheduler|webhooks [--data-dir .data] [--processes N]
 
 Settings come from the environment (NATS_URL, DATABASE_URL, …) as the services read
 them; with --data-dir, from the `stack.env` that `make up` wrote there.
@@ -22,6 +22,8 @@ from atelier.runtime.rebuild import rebuild
 from atelier.runtime.rebuild_processes import RebuildProcesses
 from atelier.scheduler.config import SchedulerSettings
 from atelier.scheduler.usage import UsageProjection
+from atelier.webhooks.config import WebhooksSettings
+from atelier.webhooks.projection import WebhooksProjection
 from atelier.workspace.config import WorkspaceSettings
 from atelier.workspace.projection import WorkspaceProjection
 
@@ -29,6 +31,7 @@ PROJECTIONS = {
     "workspace": (WorkspaceSettings, WorkspaceProjection),
     "library": (LibrarySettings, LibraryProjection),
     "scheduler": (SchedulerSettings, UsageProjection),
+    "webhooks": (WebhooksSettings, WebhooksProjection),
 }
 
 

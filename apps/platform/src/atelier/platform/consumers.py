@@ -15,6 +15,7 @@ from atelier.library.projection import LibraryProjection
 from atelier.scheduler.state import READS as SCHEDULER_READS
 from atelier.scheduler.state import SchedulerState
 from atelier.scheduler.usage import UsageProjection
+from atelier.webhooks.projection import WebhooksProjection
 from atelier.workspace import reactors as workspace_reactors
 from atelier.workspace.projection import WorkspaceProjection
 
@@ -26,7 +27,7 @@ END = "<!-- /consumers -->"
 def rows() -> list[tuple[str, str, type[Envelope], object]]:
     """(consumer, how it reads, event type, handler) for every consumer of the log."""
     found = []
-    for projection in (WorkspaceProjection, LibraryProjection, UsageProjection):
+    for projection in (WorkspaceProjection, LibraryProjection, UsageProjection, WebhooksProjection):
         for event_type, handler in projection.handlers.items():
             found.append((projection.name, "projection", event_type, handler))
     for module in (workspace_reactors, library_reactors):

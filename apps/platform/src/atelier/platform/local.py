@@ -9,6 +9,7 @@ runs, a service that exits unasked is started again (atelier.stack.supervisor).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -48,6 +49,7 @@ SERVICES = (
     ServiceSpec("workspace", "atelier.workspace", "HEALTH_PORT", permissions.WORKSPACE),
     ServiceSpec("library", "atelier.library", "HEALTH_PORT", permissions.LIBRARY),
     ServiceSpec("scheduler", "atelier.scheduler", "HEALTH_PORT", permissions.SCHEDULER),
+    ServiceSpec("webhooks", "atelier.webhooks", "HEALTH_PORT", permissions.WEBHOOKS),
     ServiceSpec("gpu-sdxl", "atelier.gpu_sdxl", "HEALTH_PORT", permissions.GPU),
     ServiceSpec("gpu-wan", "atelier.gpu_wan", "HEALTH_PORT", permissions.GPU),
     GATEWAY,
@@ -223,6 +225,7 @@ class Platform:
             "TQDM_DISABLE": "1",
             "TRANSFORMERS_VERBOSITY": "error",
             "DIFFUSERS_VERBOSITY": "error",
+            **self.webhook_env,
             **self.service_env,
         }
         for variable, (name, command) in TINY_MODELS.items():
@@ -249,10 +252,29 @@ class Platform:
             )
         return target
 
+    @property
+    def webhook_env(self) -> dict[str, str]:
+        """The webhooks service's key for the signing secrets (the operator's
+        WEBHOOK_SECRET_KEYS, else one made once and kept with the other secrets), and
+        private targets allowed unless the operator says otherwise: the receivers of a
+        stack on one machine are on that machine."""
+        return {
+            "WEBHOOK_SECRET_KEYS": self.env.get("WEBHOOK_SECRET_KEYS")
+            or self._secrets()["webhook_secret_keys"],
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": self.env.get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+        }
+
     def _secrets(self) -> dict[str, str]:
         path = self.data_dir / "secrets.json"
-        if not path.exists():
+        kept = json.loads(path.read_text()) if path.exists() else {}
+        made = {
+            "jwt_secret": lambda: secrets.token_urlsafe(48),
+            # a Fernet key: 32 random bytes, url-safe base64
+            "webhook_secret_keys": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        }
+        missing = {name: make() for name, make in made.items() if name not in kept}
+        if missing:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"jwt_secret": secrets.token_urlsafe(48)}))
+            path.write_text(json.dumps(kept | missing))
             path.chmod(0o600)
-        return json.loads(path.read_text())
+        return kept | missing

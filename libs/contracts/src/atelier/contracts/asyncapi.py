@@ -36,6 +36,8 @@ _AGGREGATE_ID_FIELD = {
     "workspace": "asset_id",
     "library": "library_asset_id",
     "collection": "collection_id",
+    "webhook": "webhook_id",
+    "webhook_delivery": "delivery_id",
 }
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from atelier.contracts import library_events as library
 from atelier.contracts import storage
+from atelier.contracts import webhook_events as webhook
 from atelier.contracts import workspace_events as workspace
 from atelier.contracts.assets import AssetSnapshot
 from atelier.contracts.envelope import Envelope
@@ -351,6 +352,44 @@ def every_event() -> list[Envelope]:
         library.CollectionRefData(collection_id=collection_id),
         source="library",
     )
+    webhook_id = _example_id("webhook")
+    registered = _example(
+        webhook.WebhookRegistered,
+        webhook.WebhookRegisteredData(
+            webhook_id=webhook_id,
+            url="https://hooks.example.com/atelier",
+            events=["generation.completed", "library.*"],
+            description="Our render farm",
+            encrypted_secret="gAAAAABn-an-example-fernet-token",
+        ),
+        source="webhooks",
+    )
+    unhooked = _example(
+        webhook.WebhookDeleted,
+        webhook.WebhookRefData(webhook_id=webhook_id),
+        source="webhooks",
+        after=registered,
+    )
+    attempt = webhook.DeliveryAttemptData(
+        delivery_id=webhook.delivery_id(webhook_id, done.event_id),
+        webhook_id=webhook_id,
+        event_id=done.event_id,
+        event_type=done.type,
+        attempt=1,
+        status_code=503,
+        error="answered 503",
+        attempted_at=done.occurred_at + timedelta(seconds=1),
+        next_attempt_at=done.occurred_at + timedelta(seconds=6),
+    )
+    retrying = _example(webhook.DeliveryRetrying, attempt, source="webhooks", after=done)
+    attempt = attempt.model_copy(
+        update={"attempt": 2, "status_code": 200, "error": None, "next_attempt_at": None}
+    )
+    delivered = _example(webhook.DeliverySucceeded, attempt, source="webhooks", after=retrying)
+    attempt = attempt.model_copy(
+        update={"attempt": 11, "status_code": None, "error": "no answer within 10 s"}
+    )
+    given_up = _example(webhook.DeliveryFailed, attempt, source="webhooks", after=retrying)
     return [
         asked,
         sent,
@@ -374,6 +413,11 @@ def every_event() -> list[Envelope]:
         created,
         renamed,
         gone,
+        registered,
+        unhooked,
+        retrying,
+        delivered,
+        given_up,
     ]
 
 

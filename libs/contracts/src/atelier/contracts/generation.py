@@ -146,6 +146,20 @@ class GenerationSpec(_Frozen):
                 raise ValueError(f"{reference.mode}: {name} must be within {low}–{high}")
 
 
+class RemixOf(_Frozen):
+    """The asset a job takes its settings from ("use these settings again"): exactly one
+    of a workspace asset and a library asset of the user's."""
+
+    asset_id: uuid.UUID | None = Field(default=None, description="A workspace asset")
+    library_asset_id: uuid.UUID | None = Field(default=None, description="A library asset")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.asset_id is None) == (self.library_asset_id is None):
+            raise ValueError("give exactly one of asset_id, library_asset_id")
+        return self
+
+
 #: Namespace of generated assets' ids: uuid5(job_id, index) names one asset forever, so
 #: every replay of the log, and every subscriber, gives it the same id.
 _GENERATED_ASSET_NAMESPACE = uuid.UUID("3f1c7b8e-5b7a-4c55-9a39-6a3c1d0e2b10")
@@ -193,6 +207,9 @@ class GenerationRequestedData(_JobData):
     )
     tier: TierName | None = Field(
         default=None, description="The user's tier when they asked (None: the default tier)"
+    )
+    remix_of: RemixOf | None = Field(
+        default=None, description="The asset whose settings the job started from, if any"
     )
 
     @model_validator(mode="after")

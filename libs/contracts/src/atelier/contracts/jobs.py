@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from atelier.contracts import subjects
+from atelier.contracts.generation import RemixOf
 from atelier.contracts.progress import StepProgress
 from atelier.contracts.requests import PageRequest, UserRequest
 
@@ -43,6 +44,9 @@ class JobStatus(BaseModel):
     error: str | None = None
     asset_ids: list[uuid.UUID] = Field(default_factory=list)
     spec: dict[str, Any]
+    remix_of: RemixOf | None = Field(
+        default=None, description="The asset whose settings the job started from"
+    )
 
 
 class JobPage(BaseModel):

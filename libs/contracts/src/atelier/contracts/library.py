@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from atelier.contracts import subjects
-from atelier.contracts.assets import MAX_TAGS, AssetView, Tag, Title, Visibility
+from atelier.contracts.assets import (
+    MAX_TAGS,
+    AssetSettings,
+    AssetView,
+    ShareToken,
+    Tag,
+    Title,
+    Visibility,
+)
 from atelier.contracts.generation import AssetType
 from atelier.contracts.library_events import AssetField, CollectionName, Description
-from atelier.contracts.requests import PageRequest, UserRequest
+from atelier.contracts.requests import MAX_PAGE_SIZE, Cursor, PageRequest, UserRequest
 from atelier.contracts.text import SINGLE_LINE
 
 SERVICE = "library"
@@ -25,6 +33,19 @@ CREATE_COLLECTION = subjects.rpc(SERVICE, "create_collection")
 UPDATE_COLLECTION = subjects.rpc(SERVICE, "update_collection")
 DELETE_COLLECTION = subjects.rpc(SERVICE, "delete_collection")
 LOCATE_IMAGE = subjects.rpc(SERVICE, "locate_image")
+#: The `AssetSettings` of a library asset of the user's (an `AssetRef`; 404 if not theirs).
+ASSET_SETTINGS = subjects.rpc(SERVICE, "asset_settings")
+
+#: Anonymous reads of shared assets (no user: the token is the capability).
+SHARED_ASSET = subjects.rpc(SERVICE, "shared_asset")
+PUBLIC_ASSETS = subjects.rpc(SERVICE, "public_assets")
+LOCATE_SHARED_FILE = subjects.rpc(SERVICE, "locate_shared_file")
+
+
+def share_path(token: str) -> str:
+    """A share link's page, relative to the gateway's public URL (which the gateway adds)."""
+    return f"/s/{token}"
+
 
 #: `q`: what a prompt or a title contains.
 SearchText = Annotated[str, StringConstraints(max_length=200), SINGLE_LINE]
@@ -54,6 +75,11 @@ class LibraryAsset(AssetView):
     tags: list[str]
     is_favorite: bool
     visibility: Visibility
+    share_url: str | None = Field(
+        default=None,
+        description="The share link while unlisted or public (anyone with it sees the asset); "
+        "null while private",
+    )
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -139,3 +165,59 @@ class CreateCollection(UserRequest):
 class UpdateCollection(UserRequest):
     collection_id: uuid.UUID
     patch: CollectionPatch
+
+
+class SharedAssetRef(BaseModel):
+    """An anonymous request: the share token is all it names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: ShareToken
+
+
+class LocateSharedFile(SharedAssetRef):
+    part: Literal["file", "thumbnail"]
+
+
+class SharedFile(BaseModel):
+    """Where a shared asset's file lies, for the gateway to serve it (internal: the key
+    names the owner, so it never reaches an anonymous client)."""
+
+    bucket: str
+    key: str
+
+
+class PublicAssetsQuery(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
+    cursor: Cursor | None = None
+
+
+class SharedAsset(BaseModel):
+    """A library asset as anyone with its link sees it: nothing of its owner (no user,
+    collection, source asset, tags or object keys). The URLs are the gateway's (its
+    public URL before them): the page, the file and the thumbnail, each answering 404 as
+    soon as the asset is private again or deleted."""
+
+    token: str
+    share_url: str
+    visibility: Literal["unlisted", "public"]
+    title: str = Field(description="The owner's title, else the prompt (shortened)")
+    asset_type: AssetType
+    mime_type: str
+    width: int
+    height: int
+    duration_seconds: float | None
+    settings: AssetSettings = Field(
+        description="The plain generation parameters; `reference` is always null (its "
+        "image is the owner's)"
+    )
+    file_url: str
+    thumbnail_url: str
+    shared_at: AwareDatetime = Field(description="When it got its current visibility")
+
+
+class SharedAssetPage(BaseModel):
+    items: list[SharedAsset]
+    next_cursor: str | None

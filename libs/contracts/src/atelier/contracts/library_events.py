@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from atelier.contracts.assets import (
     MAX_TAGS,
     AssetSnapshot,
+    ShareToken,
     Tag,
     Title,
     Visibility,
@@ -58,6 +59,11 @@ class AssetUpdatedData(_AssetData):
     is_favorite: bool = False
     visibility: Visibility = "private"
     collection_id: uuid.UUID | None = None
+    share_token: ShareToken | None = Field(
+        default=None,
+        description="With `visibility`: the asset's share link token from now on (minted "
+        "when it leaves private, kept between unlisted and public, None when private)",
+    )
 
 
 class AssetDeletedData(_AssetData):

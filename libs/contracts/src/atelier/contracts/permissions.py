@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from atelier.contracts import subjects
+from atelier.contracts import webhook_events as webhook
 from atelier.contracts import workspace_events as workspace
 from atelier.contracts.generation import (
     OUTCOMES,
@@ -30,6 +31,7 @@ WORKSPACE = "workspace"
 LIBRARY = "library"
 GPU = "gpu"
 SCHEDULER = "scheduler"
+WEBHOOKS = "webhooks"
 
 #: What every service needs of JetStream: read streams, run consumers, ack, flow control.
 JETSTREAM_CLIENT = (
@@ -77,6 +79,7 @@ SERVICES: dict[str, Permissions] = {
             f"{subjects.RPC_ROOT}.{WORKSPACE}.*",
             f"{subjects.RPC_ROOT}.{LIBRARY}.*",
             f"{subjects.RPC_ROOT}.{SCHEDULER}.*",
+            f"{subjects.RPC_ROOT}.{WEBHOOKS}.*",
         ),
         subscribe=(f"{subjects.PROGRESS_ROOT}.*.*", f"{subjects.PROJECTED_ROOT}.*"),
     ),
@@ -118,6 +121,17 @@ SERVICES: dict[str, Permissions] = {
             f"{subjects.PROJECTED_ROOT}.*",
         ),
         subscribe=(f"{subjects.RPC_ROOT}.{LIBRARY}.*",),
+        allow_responses=True,
+    ),
+    # Appends webhooks and the outcome of each delivery; reads the log like any service.
+    WEBHOOKS: _service(
+        WEBHOOKS,
+        publish=(
+            subjects.events_of(webhook.KIND),
+            subjects.events_of(webhook.DELIVERY_KIND),
+            f"{subjects.PROJECTED_ROOT}.*",
+        ),
+        subscribe=(f"{subjects.RPC_ROOT}.{WEBHOOKS}.*",),
         allow_responses=True,
     ),
 }

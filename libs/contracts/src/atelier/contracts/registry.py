@@ -8,6 +8,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from atelier.contracts import library_events as library
 from atelier.contracts import subjects
+from atelier.contracts import webhook_events as webhook
 from atelier.contracts import workspace_events as workspace
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.generation import (
@@ -43,6 +44,11 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     library.CollectionCreated,
     library.CollectionUpdated,
     library.CollectionDeleted,
+    webhook.WebhookRegistered,
+    webhook.WebhookDeleted,
+    webhook.DeliveryRetrying,
+    webhook.DeliverySucceeded,
+    webhook.DeliveryFailed,
 )
 
 Event = Annotated[Union[EVENT_TYPES], Field(discriminator="type")]  # noqa: UP007

@@ -132,6 +132,12 @@ def submits_in_minute(user_id: uuid.UUID, minute: int) -> str:
     return f"{LIMITS_ROOT}.rate.{_token(user_id)}.{int(minute)}"
 
 
+def anonymous_requests_in_minute(client: str, minute: int) -> str:
+    """The counter of one anonymous client's requests in one minute (`client`: a hash of
+    its address, never the address itself)."""
+    return f"{LIMITS_ROOT}.rate.anonymous.{_token(client)}.{int(minute)}"
+
+
 def jobs_in_day(user_id: uuid.UUID, day: int) -> str:
     """The counter of a user's admitted jobs in one UTC day (days since the epoch)."""
     return f"{LIMITS_ROOT}.daily.{_token(user_id)}.{int(day)}"

@@ -16,6 +16,8 @@ SAVE_ASSET = subjects.rpc(SERVICE, "save_asset")
 DISCARD_ASSET = subjects.rpc(SERVICE, "discard_asset")
 CLEAR = subjects.rpc(SERVICE, "clear")
 LOCATE_IMAGE = subjects.rpc(SERVICE, "locate_image")
+#: The `AssetSettings` of a workspace asset of the user's (404 if not theirs).
+ASSET_SETTINGS = subjects.rpc(SERVICE, "asset_settings")
 
 
 class ListAssets(PageRequest):
@@ -88,5 +90,11 @@ class Cleared(BaseModel):
 
 class LocateImage(UserRequest):
     """Where an image asset of the user is, for a job to read it (404 if not theirs)."""
+
+    asset_id: uuid.UUID
+
+
+class AssetSettingsOf(UserRequest):
+    """The settings that made an asset of the user's (any type; 404 if not theirs)."""
 
     asset_id: uuid.UUID

@@ -14,6 +14,15 @@ from atelier.inference.media import encode_mp4, encode_png, webp_thumbnail
 from atelier.inference.pipelines import BatchPart, CallArguments, CallShape, LoadedPipelines
 from atelier.inference.progress import GenerationInterrupted, StepHooks
 
+#: What a PNG's embedded parameters leave out of the spec: the count, and the images the
+#: job read (their keys name the owner).
+PRIVATE_PARAMETERS = {
+    "num_images": True,
+    "reference": {"image"},
+    "start_frame": True,
+    "end_frame": True,
+}
+
 
 class BadRequest(Exception):
     """The job can never succeed as asked (e.g. its reference image is gone)."""
@@ -36,8 +45,9 @@ class RenderedFile:
 
     @classmethod
     def png(cls, index: int, image: Image.Image, spec: GenerationSpec, seed: int) -> RenderedFile:
-        """A still image: a PNG carrying the job's parameters (with its own seed)."""
-        parameters = spec.model_dump(mode="json", exclude={"num_images"}) | {"seed": seed}
+        """A still image: a PNG carrying the job's parameters (with its own seed). Object
+        keys are left out: they start with the owner's id, and a shared file is public."""
+        parameters = spec.model_dump(mode="json", exclude=PRIVATE_PARAMETERS) | {"seed": seed}
         return cls._encoded(index, seed, "image", "png", encode_png(image, parameters), image)
 
     @classmethod

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import ipaddress
 import json
 import logging
 import random
@@ -251,6 +253,44 @@ class Limits:
 
     async def release(self, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
         await self.active.release(user_id, job_id)
+
+
+class AnonymousRequests:
+    """Requests a minute per client address for the routes anyone may call (share links,
+    the public gallery), over every gateway replica: a counter subject per hashed address
+    and minute in ATELIER_RATES, like the users' submits. An IPv6 client counts by its
+    /64 (one host usually holds a whole one)."""
+
+    def __init__(self, js: JetStreamContext, per_minute: int) -> None:
+        self.js = js
+        self.per_minute = per_minute
+
+    async def admit(self, address: str) -> None:
+        """Count one request of `address`; LimitExceeded beyond the rate (until the
+        minute ends)."""
+        now = time.time()
+        subject = subjects.anonymous_requests_in_minute(client_key(address), int(now // 60))
+        if await _add(self.js, subject, 1) > self.per_minute:
+            raise LimitExceeded(
+                f"at most {self.per_minute} requests a minute from one address",
+                retry_after=max(1, int(60 - now % 60) + 1),
+            )
+
+
+def client_key(address: str) -> str:
+    """A pseudonym of a client address for a subject: its hash (the stream keeps no
+    address), the same for every address of one IPv6 /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        ip = None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        address = str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    elif ip is not None:
+        address = str(ip)
+    return hashlib.blake2b(address.encode(), digest_size=16, person=b"atelier-anon").hexdigest()
 
 
 async def _add(js: JetStreamContext, subject: str, delta: int) -> int:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import quote
@@ -40,6 +41,37 @@ class ObjectMissing(Exception):
 MAX_URL_SECONDS = 7 * 24 * 3600
 #: Signed URLs an ObjectStore remembers (a page of 50 assets signs 100).
 SIGNED_URLS_KEPT = 50_000
+
+
+class RangeNotSatisfiable(Exception):
+    """The byte range asked for lies beyond the object."""
+
+
+@dataclass(frozen=True)
+class ObjectRead:
+    """An object being read: 200 or 206 (a range), its HTTP headers, its bytes."""
+
+    status: int
+    headers: dict[str, str]
+    chunks: AsyncIterator[bytes]
+
+
+#: get_object's answer → the HTTP headers a server passes on.
+_READ_HEADERS = {
+    "ContentType": "Content-Type",
+    "ContentLength": "Content-Length",
+    "ContentRange": "Content-Range",
+    "ETag": "ETag",
+    "AcceptRanges": "Accept-Ranges",
+}
+#: Bytes per chunk when an object is streamed on.
+STREAM_CHUNK_BYTES = 64 * 1024
+
+
+async def _chunks(body) -> AsyncIterator[bytes]:
+    async with body:
+        async for chunk in body.iter_chunks(STREAM_CHUNK_BYTES):
+            yield chunk
 
 
 class _SignedAt(S3SigV4QueryAuth):
@@ -116,6 +148,29 @@ class ObjectStore:
             response = await self._client.get_object(Bucket=bucket, Key=key)
             async with response["Body"] as body:
                 return await body.read()
+
+    async def open(self, bucket: str, key: str, byte_range: str | None = None) -> ObjectRead:
+        """The object (or the bytes of `byte_range`, an HTTP `Range` value) as a stream, for
+        serving it on: ObjectMissing if it is not there, RangeNotSatisfiable if the range
+        lies beyond it. The caller iterates `chunks` to the end or closes it."""
+        params = {"Bucket": bucket, "Key": key} | ({"Range": byte_range} if byte_range else {})
+        with s3_span("GetObject", bucket, key):
+            try:
+                response = await self._client.get_object(**params)
+            except ClientError as error:
+                code = error.response["Error"]["Code"]
+                if code in {"404", "NoSuchKey", "NotFound"}:
+                    raise ObjectMissing(f"{bucket}/{key}") from error
+                if code == "InvalidRange":
+                    raise RangeNotSatisfiable(f"{bucket}/{key}: {byte_range}") from error
+                raise
+        headers = {
+            name: str(response[field])
+            for field, name in _READ_HEADERS.items()
+            if response.get(field) is not None
+        }
+        status = 206 if "Content-Range" in headers else 200
+        return ObjectRead(status, headers, _chunks(response["Body"]))
 
     async def exists(self, bucket: str, key: str) -> bool:
         with s3_span("HeadObject", bucket, key):

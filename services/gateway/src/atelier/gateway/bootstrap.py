@@ -19,7 +19,13 @@ from atelier.gateway.live_events import LiveEvents
 from atelier.gateway.quotas import Quotas
 from atelier.runtime import rpc
 from atelier.runtime.bus import EventBus, connect
-from atelier.runtime.limits import ActiveJobs, DailyJobs, Limits, UserLimits
+from atelier.runtime.limits import (
+    ActiveJobs,
+    AnonymousRequests,
+    DailyJobs,
+    Limits,
+    UserLimits,
+)
 from atelier.runtime.objects import ObjectStore
 from atelier.runtime.watermarks import Watermarks
 
@@ -32,9 +38,12 @@ class Gateway:
     nc: NatsClient
     bus: EventBus
     auth: Authenticator
-    #: For uploads only: everything else in S3 belongs to the workspace and library.
+    #: For uploads, and to serve shared files the library locates: everything else in S3
+    #: belongs to the workspace and library.
     objects: ObjectStore
     limits: Limits
+    #: Requests a minute per client address on the anonymous routes (share links).
+    anonymous: AnonymousRequests
     quotas: Quotas
     #: How far the workspace and library tables are: the event stream waits for them.
     watermarks: Watermarks
@@ -90,6 +99,7 @@ async def gateway(settings: GatewaySettings):
                         submits_per_minute=settings.submits_per_minute_per_user,
                     ),
                 ),
+                anonymous=AnonymousRequests(nc.jetstream(), settings.anonymous_requests_per_minute),
                 quotas=Quotas(nc, DailyJobs(nc.jetstream())),
                 watermarks=watermarks,
                 live=live,

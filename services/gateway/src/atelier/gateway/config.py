@@ -40,6 +40,14 @@ class GatewaySettings(RuntimeSettings, WorkspaceUrlSettings, TierSettings):
     #: a minute (beyond either: 429 with Retry-After).
     max_active_jobs_per_user: int = Field(default=10, ge=1)
     submits_per_minute_per_user: int = Field(default=60, ge=1)
+    #: Share links and the public gallery: the address people reach this API at (behind a
+    #: proxy, e.g. https://atelier.example.com); unset, each request's own base URL.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$")
+    #: Requests a minute per client address to the routes anyone may call (`/s/…`,
+    #: `/v1/shared/…`, `/v1/public/…`), over every replica (beyond: 429 with Retry-After).
+    #: The address is the connection's peer, or what a proxy named in uvicorn's
+    #: FORWARDED_ALLOW_IPS says in X-Forwarded-For.
+    anonymous_requests_per_minute: int = Field(default=120, ge=1)
     #: A comment line on idle event streams, so proxies keep them open.
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     #: How long an event may wait for the workspace and library tables to show it.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from atelier.contracts import storage
 from atelier.contracts.generation import GenerationCompleted, generated_asset_id
 from atelier.contracts.registry import UndecodableEvent, decode_event
+from atelier.contracts.webhook_events import WebhookRegistered
 from atelier.runtime import tracing
 from atelier.runtime.objects import ObjectStore
 
@@ -40,6 +41,8 @@ class EventFrames:
             return Frame(text, subject, sequence)
         with tracing.process_span(event.type, subject, headers, group="sse", operation="deliver"):
             body = json.loads(data)
+            if isinstance(event, WebhookRegistered):  # even encrypted, the secret stays home
+                body["data"].pop("encrypted_secret", None)
             if isinstance(event, GenerationCompleted):
                 body["assets"] = [
                     {

@@ -146,9 +146,11 @@ _MEANING = {
     409: "The resource's state or a concurrent change refuses it; reload and retry",
     413: "The body is too large (10 MB, 4096 x 4096 pixels)",
     415: "The body is not PNG, JPEG or WebP",
+    416: "The byte range lies beyond the file",
     422: "The request is not valid; `errors` names each part at fault",
     429: "Too many jobs active or submitted this minute, or a daily quota of the user's tier "
-    "is used up (then `quota`, `used`, `limit` and `resets_at` say which and until when); "
+    "is used up (then `quota`, `used`, `limit` and `resets_at` say which and until when), "
+    "or, on the routes anyone may call, too many requests a minute from one address; "
     "retry after `Retry-After` seconds",
     500: "The request failed; see the gateway's logs",
     503: "The event log or the service that owns the data cannot be reached; retry",

@@ -37,9 +37,18 @@ CREATE TABLE IF NOT EXISTS user_library (
     is_favorite boolean NOT NULL DEFAULT false,
     visibility text NOT NULL DEFAULT 'private'
         CHECK (visibility IN ('private', 'unlisted', 'public')),
+    share_token text,
+    shared_at timestamptz,
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL
 );
+-- Tables made before share links get their columns (a rebuild also makes them).
+ALTER TABLE user_library ADD COLUMN IF NOT EXISTS share_token text;
+ALTER TABLE user_library ADD COLUMN IF NOT EXISTS shared_at timestamptz;
+CREATE UNIQUE INDEX IF NOT EXISTS user_library_share_token
+    ON user_library (share_token) WHERE share_token IS NOT NULL;
+CREATE INDEX IF NOT EXISTS user_library_public_newest
+    ON user_library (shared_at DESC, id DESC) WHERE visibility = 'public';
 CREATE INDEX IF NOT EXISTS user_library_user_newest
     ON user_library (user_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS user_library_collection ON user_library (collection_id);
@@ -112,7 +121,7 @@ def stored(event: events.AssetStored, writes: Writes) -> None:
 
 def updated(event: events.AssetUpdated, writes: Writes) -> None:
     """New values of the fields it names; a move counts the asset out of one collection
-    and into the other."""
+    and into the other; a change of visibility sets the share token it carries."""
     data = event.data
     values = {field: getattr(data, field) for field in data.changed}
     assignments = [
@@ -121,6 +130,18 @@ def updated(event: events.AssetUpdated, writes: Writes) -> None:
         else f"{field} = ${i}"
         for i, field in enumerate(values, start=4)
     ]
+    if "visibility" in values:
+        # The link's token, and since when the asset has its current visibility (the
+        # public gallery's order): the row's values before this update decide.
+        token, visibility = 4 + len(values), 4 + list(values).index("visibility")
+        assignments += [
+            f"share_token = ${token}",
+            f"shared_at = CASE WHEN ${token}::text IS NULL THEN NULL"
+            " WHEN user_library.shared_at IS NULL"
+            f" OR user_library.visibility IS DISTINCT FROM ${visibility}::text"
+            " THEN $3 ELSE user_library.shared_at END",
+        ]
+        values["share_token"] = data.share_token
     moved_to = data.collection_id if "collection_id" in values else None
     writes.add(
         UPDATE_ASSET.format(assignments=", ".join(assignments)),

@@ -23,6 +23,20 @@ LIMIT $9
 """
 
 
+#: Shared assets: a link's asset while it is not private; the public ones, newest first.
+SHARED = """
+SELECT * FROM user_library
+WHERE share_token = $1 AND visibility IN ('unlisted', 'public')
+"""
+PUBLIC = """
+SELECT * FROM user_library
+WHERE visibility = 'public' AND share_token IS NOT NULL
+  AND ($1::timestamptz IS NULL OR (shared_at, id) < ($1, $2))
+ORDER BY shared_at DESC, id DESC
+LIMIT $3
+"""
+
+
 def like_pattern(text: str) -> str:
     """`text` as a literal substring for ILIKE (its wildcards escaped)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -57,6 +71,15 @@ class LibraryRepository:
             *after,
             limit,
         )
+
+    async def shared(self, token: str) -> dict | None:
+        row = await self.pool.fetchrow(SHARED, token)
+        return dict(row) if row else None
+
+    async def public(
+        self, after: tuple[datetime, uuid.UUID] | tuple[None, None], limit: int
+    ) -> list[asyncpg.Record]:
+        return await self.pool.fetch(PUBLIC, *after, limit)
 
     async def collection(self, user_id: uuid.UUID, collection_id: uuid.UUID) -> dict | None:
         row = await self.pool.fetchrow(

@@ -46,6 +46,7 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
             (api.DISCARD_ASSET, api.DiscardAsset, commands.discard),
             (api.CLEAR, api.Clear, commands.clear),
             (api.LOCATE_IMAGE, api.LocateImage, queries.locate_image),
+            (api.ASSET_SETTINGS, api.AssetSettingsOf, queries.asset_settings),
         ]
         await serve_routes(res.nc, routes, queue=api.SERVICE)
         active_jobs = await ActiveJobs.open(res.bus.js)

@@ -37,8 +37,11 @@ CREATE TABLE IF NOT EXISTS generation_jobs (
     finished_at timestamptz,
     attempts integer NOT NULL DEFAULT 0,
     error text,
-    asset_ids uuid[] NOT NULL DEFAULT '{}'
+    asset_ids uuid[] NOT NULL DEFAULT '{}',
+    remix_of jsonb
 );
+-- Tables made before remixes: the column is added (a rebuild makes it anew anyway).
+ALTER TABLE generation_jobs ADD COLUMN IF NOT EXISTS remix_of jsonb;
 CREATE INDEX IF NOT EXISTS generation_jobs_queue
     ON generation_jobs (model, queued_at) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS generation_jobs_by_user
@@ -66,14 +69,15 @@ _OPEN = "status IN ('queued', 'running')"
 
 def requested(event: gen.GenerationRequested, writes: Writes) -> None:
     writes.add(
-        "INSERT INTO generation_jobs (job_id, user_id, model, status, spec, queued_at) "
-        "VALUES ($1, $2, $3, 'queued', $4, $5) ON CONFLICT (job_id) DO NOTHING",
+        "INSERT INTO generation_jobs (job_id, user_id, model, status, spec, queued_at, "
+        "remix_of) VALUES ($1, $2, $3, 'queued', $4, $5, $6) ON CONFLICT (job_id) DO NOTHING",
         (
             event.data.job_id,
             event.user_id,
             event.data.model,
             event.data.spec.model_dump(mode="json"),
             event.occurred_at,
+            event.data.remix_of and event.data.remix_of.model_dump(mode="json", exclude_none=True),
         ),
         **_keys(event),
     )

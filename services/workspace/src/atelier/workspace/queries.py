@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from atelier.contracts import workspace as api
+from atelier.contracts.assets import AssetSettings
 from atelier.contracts.generation import ImageRef
 from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.runtime import cursors
@@ -75,3 +76,13 @@ class WorkspaceQueries:
         if row is None:
             raise RpcError(404, "Not Found", "no such image in your workspace")
         return ImageRef(bucket=WORKSPACE_BUCKET, key=row["storage_key"])
+
+    async def asset_settings(self, query: api.AssetSettingsOf) -> AssetSettings:
+        row = await self.pool.fetchrow(
+            "SELECT * FROM workspace_assets WHERE id = $1 AND user_id = $2 AND expires_at > now()",
+            query.asset_id,
+            query.user_id,
+        )
+        if row is None:
+            raise RpcError(404, "Not Found", "remix_of: no such asset in your workspace")
+        return AssetSettings.of(row)

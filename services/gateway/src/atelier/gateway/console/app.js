@@ -2,17 +2,21 @@
 
 import { call, follow, session } from "./api.js";
 import { act, fail, onSubmit } from "./dom.js";
+import * as detail from "./detail.js";
 import * as generate from "./generate.js";
 import * as jobs from "./jobs.js";
 import * as library from "./library.js";
 import * as usage from "./usage.js";
+import * as webhooks from "./webhooks.js";
 import * as workspace from "./workspace.js";
 
 const $ = (id) => document.getElementById(id);
+const VIEWS = ["create", "library", "webhooks"];
 let stream = null;
 
 function showView(name) {
-  for (const view of ["create", "library"]) $(view).hidden = view !== name;
+  for (const view of VIEWS) $(view).hidden = view !== name;
+  if (name === "webhooks") webhooks.refresh();
   for (const tab of document.querySelectorAll("nav [data-view]")) {
     if (tab.dataset.view === name) tab.setAttribute("aria-current", "page");
     else tab.removeAttribute("aria-current");
@@ -25,7 +29,7 @@ function signedIn(yes) {
   $("sign-out").hidden = !yes;
   if (!yes) $("usage-today").hidden = true;
   if (yes) showView("create");
-  else for (const view of ["create", "library"]) $(view).hidden = true;
+  else for (const view of VIEWS) $(view).hidden = true;
 }
 
 function onEvent(type, body) {
@@ -64,8 +68,10 @@ function signOut() {
 
 function setUp() {
   generate.setUp(jobs.submitted);
+  detail.setUp();
   workspace.setUp();
   library.setUp();
+  webhooks.setUp();
   for (const tab of document.querySelectorAll("nav [data-view]")) {
     tab.addEventListener("click", () => showView(tab.dataset.view));
   }

@@ -129,20 +129,3 @@ export function fromNow(iso) {
   const [unit, size] = UNITS.find(([, size]) => Math.abs(seconds) >= size) ?? ["minute", 60];
   return relative.format(Math.round(seconds / size), unit);
 }
-
-/** The file itself: a video plays inline, an image shows its thumbnail. */
-export function media(asset, label) {
-  if (asset.asset_type === "video") {
-    return h("video", {
-      src: asset.file_url,
-      poster: asset.thumbnail_url,
-      controls: true,
-      muted: true,
-      loop: true,
-      playsinline: true,
-      preload: "metadata",
-      "aria-label": label,
-    });
-  }
-  return h("img", { src: asset.thumbnail_url, alt: label, loading: "lazy" });
-}

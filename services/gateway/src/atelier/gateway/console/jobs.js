@@ -36,8 +36,17 @@ function card(jobId, spec) {
     { class: "job", "data-job-id": jobId },
     h("p", { class: "prompt" }, spec?.prompt ?? jobId),
     h("p", { class: "meta" }, h("span", { class: "status" }), " ", what),
-    h("progress", { max: 100, value: 0, "aria-label": "Progress" }),
-    h("img", { class: "preview", alt: "Preview", hidden: true }),
+    h(
+      "div",
+      { class: "progress" },
+      h("img", { class: "preview", alt: "Preview of the image so far", hidden: true }),
+      h(
+        "div",
+        { class: "meter" },
+        h("progress", { max: 100, value: 0, "aria-label": "Progress" }),
+        h("span", { class: "steps" }, "Waiting to start"),
+      ),
+    ),
     h("p", { class: "error", hidden: true }),
     h("div", { class: "thumbs" }),
     h("div", { class: "actions" }, cancel, dismiss),
@@ -91,7 +100,10 @@ function setStatus(el, status) {
   const ended = ENDED.has(status);
   el.querySelector(".cancel").hidden = ended || status === "cancelling";
   el.querySelector(".dismiss").hidden = !ended;
-  if (ended) el.querySelector("progress").hidden = true;
+  if (ended) el.querySelector(".progress").hidden = true;
+  if (status === "running" && !el.querySelector("progress").value) {
+    el.querySelector(".steps").textContent = "Starting…";
+  }
 }
 
 /** The jobs still queued or running (after a reload: their events continue live). */
@@ -144,9 +156,7 @@ function progress(step) {
   const bar = el.querySelector("progress");
   bar.value = step.percent;
   bar.setAttribute("aria-valuetext", `step ${step.step} of ${step.total}`);
-  if (el.dataset.status === "running") {
-    el.querySelector(".status").textContent = `Step ${step.step} of ${step.total}`;
-  }
+  el.querySelector(".steps").textContent = `Step ${step.step} / ${step.total}`;
   if (step.preview_webp_base64) {
     const preview = el.querySelector(".preview");
     preview.src = `data:image/webp;base64,${step.preview_webp_base64}`;

@@ -9,12 +9,13 @@ import {
   catchUp,
   download,
   h,
-  media,
   notify,
   onSubmit,
   reconcile,
 } from "./dom.js";
-import { useButton } from "./generate.js";
+import * as detail from "./detail.js";
+import { useButton, useSettingsButton } from "./generate.js";
+import { shareControls } from "./share.js";
 import { splitTags } from "./workspace.js";
 
 const grid = () => document.getElementById("library-grid");
@@ -126,10 +127,49 @@ function show() {
   reconcile(grid(), items, (a) => `${a.id}:${a.updated_at}:${collectionsVersion}`, card);
   document.getElementById("library-more").hidden = !cursor;
   document.getElementById("library-empty").hidden = items.length > 0;
+  detail.refreshed(gallery);
 }
 
+const titleOf = (asset) => asset.custom_title ?? asset.original_prompt;
+const gallery = {
+  assets: () => items,
+  title: titleOf,
+  key: (asset) => `${asset.updated_at}:${asset.share_url}:${collectionsVersion}`,
+  actions: (asset) => actions(asset),
+  tile: (id) => grid().querySelector(`[data-asset-id="${id}"] .open`),
+};
+
 function card(asset) {
-  const title = asset.custom_title ?? asset.original_prompt;
+  const title = titleOf(asset);
+  return h(
+    "li",
+    { class: "asset", "data-asset-id": asset.id, "data-focus": asset.id, tabindex: -1 },
+    h(
+      "figure",
+      {},
+      detail.opener(gallery, asset, title),
+      h(
+        "figcaption",
+        {},
+        h("strong", { class: "title" }, title),
+        h("span", { class: "tags" }, asset.tags.map((t) => `#${t}`).join(" ")),
+        asset.visibility === "private" ? null : h("span", { class: "badge" }, asset.visibility),
+      ),
+    ),
+    h("div", { class: "actions" }, favouriteButton(asset, `fav-${asset.id}`), download(asset)),
+  );
+}
+
+function favouriteButton(asset, focus) {
+  return button(
+    asset.is_favorite ? "★ Favourite" : "☆ Favourite",
+    () => patch(asset, { is_favorite: !asset.is_favorite }),
+    { "aria-pressed": String(asset.is_favorite), "data-focus": focus },
+  );
+}
+
+/** The detail view's actions: title and tags, favourite, collection, sharing, and the rest. */
+function actions(asset) {
   const edit = h(
     "form",
     { class: "edit" },
@@ -140,7 +180,7 @@ function card(asset) {
       h("input", {
         name: "title",
         value: asset.custom_title ?? "",
-        "data-focus": `title-${asset.id}`,
+        "data-focus": "title",
         maxlength: 200,
       }),
     ),
@@ -148,21 +188,16 @@ function card(asset) {
       "label",
       {},
       "Tags (comma-separated)",
-      h("input", { name: "tags", value: asset.tags.join(", "), "data-focus": `tags-${asset.id}` }),
+      h("input", { name: "tags", value: asset.tags.join(", "), "data-focus": "tags" }),
     ),
-    h("button", { type: "submit", "data-focus": `update-${asset.id}` }, "Update"),
+    h("button", { type: "submit", "data-focus": "update" }, "Update"),
   );
   onSubmit(edit, (f) =>
     patch(asset, { custom_title: f.title.value.trim() || null, tags: splitTags(f.tags.value) }),
   );
-  const favourite = button(
-    asset.is_favorite ? "★ Favourite" : "☆ Favourite",
-    () => patch(asset, { is_favorite: !asset.is_favorite }),
-    { "aria-pressed": String(asset.is_favorite), "data-focus": `fav-${asset.id}` },
-  );
   const move = h(
     "select",
-    { "data-focus": `move-${asset.id}`, "aria-label": "Collection" },
+    { "data-focus": "move" },
     h("option", { value: "" }, "No collection"),
     ...collections.map((c) => h("option", { value: c.id }, c.name)),
   );
@@ -181,33 +216,23 @@ function card(asset) {
       notify("Deleted");
       await refresh();
     },
-    { question: "Delete this asset from the library for good?" },
+    { question: "Delete this asset from the library for good?", class: "danger" },
   );
-  const actions = [
-    favourite,
-    copy,
-    useButton({ library_asset_id: asset.id }, asset),
-    download(asset),
-    remove,
-  ];
-  return h(
-    "li",
-    { class: "asset", "data-asset-id": asset.id, "data-focus": asset.id, tabindex: -1 },
+  return [
     h(
-      "figure",
-      {},
-      media(asset, title),
-      h(
-        "figcaption",
-        {},
-        h("strong", { class: "title" }, title),
-        h("span", { class: "tags" }, asset.tags.map((t) => `#${t}`).join(" ")),
-      ),
+      "div",
+      { class: "buttons" },
+      favouriteButton(asset, "fav"),
+      useSettingsButton(asset, { library_asset_id: asset.id }, titleOf(asset)),
+      useButton({ library_asset_id: asset.id }, asset),
+      copy,
+      download(asset),
+      remove,
     ),
     edit,
     h("label", { class: "move" }, "Collection ", move),
-    h("div", { class: "actions" }, ...actions),
-  );
+    shareControls(asset, (visibility) => patch(asset, { visibility })),
+  ];
 }
 
 async function patch(asset, body) {

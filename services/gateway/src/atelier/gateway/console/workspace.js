@@ -1,4 +1,5 @@
-// The workspace: thumbnails by job with their expiry; save, discard, use, download, clear.
+// The workspace: thumbnails by job with their expiry, each opening the detail view;
+// save, discard, use, use these settings, download, clear.
 
 import { all, call } from "./api.js";
 import {
@@ -8,13 +9,13 @@ import {
   download,
   fromNow,
   h,
-  media,
   notify,
   onPress,
   onSubmit,
   reconcile,
 } from "./dom.js";
-import { useButton } from "./generate.js";
+import * as detail from "./detail.js";
+import { useButton, useSettingsButton } from "./generate.js";
 
 const root = () => document.getElementById("workspace");
 let loading = Promise.resolve();
@@ -45,6 +46,17 @@ const REFLECTS = {
   "workspace.asset_expired": gone,
 };
 
+const gallery = {
+  assets: () => [...shown.values()],
+  title: (asset) => asset.original_prompt,
+  key: (asset) => String(asset.library_asset_id),
+  actions: (asset) => [
+    ...actions(asset, "detail"),
+    useSettingsButton(asset, { asset_id: asset.id }, asset.original_prompt),
+  ],
+  tile: (id) => root().querySelector(`[data-asset-id="${id}"] .open`),
+};
+
 export function onEvent(type, event) {
   const reflects = REFLECTS[type];
   if (reflects) refresh(() => reflects(event));
@@ -65,6 +77,7 @@ async function render() {
     reconcile(list, items, (a) => `${a.id}:${a.library_asset_id}`, card);
   }
   document.getElementById("workspace-empty").hidden = assets.length > 0;
+  detail.refreshed(gallery);
 }
 
 function groupShell({ jobId, assets }) {
@@ -88,6 +101,30 @@ async function clear(body) {
 
 function card(asset) {
   const saved = asset.library_asset_id !== null;
+  const expires = h("time", { datetime: asset.expires_at }, `Expires ${fromNow(asset.expires_at)}`);
+  return h(
+    "li",
+    { class: "asset", "data-asset-id": asset.id, "data-focus": asset.id, tabindex: -1 },
+    h(
+      "figure",
+      {},
+      detail.opener(gallery, asset, asset.original_prompt),
+      h(
+        "figcaption",
+        {},
+        h("span", {}, `${asset.width}×${asset.height} · seed ${asset.generation_seed}`),
+        saved ? h("span", { class: "badge" }, "In library") : null,
+        expires,
+      ),
+    ),
+    h("div", { class: "actions" }, ...actions(asset, "tile").slice(0, 2)), // the view has all
+  );
+}
+
+/** Save, discard, use as reference and download: in the detail view (the first two on
+ * the tile too). */
+function actions(asset, where) {
+  const saved = asset.library_asset_id !== null;
   const save = h(
     "button",
     { type: "button", disabled: saved, "data-focus": `save-${asset.id}` },
@@ -101,33 +138,13 @@ function card(asset) {
       notify("Discarded");
       await refresh();
     },
-    { question: "Discard this result? It is deleted.", disabled: saved },
+    {
+      question: "Discard this result? It is deleted.",
+      disabled: saved,
+      "data-focus": where === "detail" ? "discard" : undefined,
+    },
   );
-  const expires = h("time", { datetime: asset.expires_at }, `Expires ${fromNow(asset.expires_at)}`);
-  return h(
-    "li",
-    { class: "asset", "data-asset-id": asset.id, "data-focus": asset.id, tabindex: -1 },
-    h(
-      "figure",
-      {},
-      media(asset, asset.original_prompt),
-      h(
-        "figcaption",
-        {},
-        h("span", {}, `${asset.width}×${asset.height} · seed ${asset.generation_seed}`),
-        saved ? h("span", { class: "badge" }, "In library") : null,
-        expires,
-      ),
-    ),
-    h(
-      "div",
-      { class: "actions" },
-      save,
-      discard,
-      useButton({ asset_id: asset.id }, asset),
-      download(asset),
-    ),
-  );
+  return [save, discard, useButton({ asset_id: asset.id }, asset), download(asset)].filter(Boolean);
 }
 
 // -- saving, into a collection (an existing one or a new one) -------------------------
@@ -144,7 +161,8 @@ function setUpSaveDialog() {
     dialog().close();
     notify("Saved to the library");
     await refresh();
-    root().querySelector(`[data-asset-id="${saving.id}"]`)?.focus(); // its Save is disabled now
+    // its Save is disabled now (in the detail view, the view keeps the focus)
+    if (!detail.isOpen()) root().querySelector(`[data-asset-id="${saving.id}"]`)?.focus();
   });
 }
 

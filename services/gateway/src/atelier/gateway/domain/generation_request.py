@@ -8,6 +8,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from atelier.contracts.assets import AssetSettings
 from atelier.contracts.generation import (
     MAX_IMAGES,
     MAX_SEED,
@@ -20,6 +21,7 @@ from atelier.contracts.generation import (
     Quality,
     Reference,
     ReferenceMode,
+    RemixOf,
 )
 from atelier.gateway.config import GatewaySettings
 
@@ -60,15 +62,32 @@ class ReferenceRequest(ImageSource):
     strength: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
 class GenerationRequest(BaseModel):
-    """Body of `POST /v1/generations`."""
+    """Body of `POST /v1/generations`. `model` and `prompt` are required, unless
+    `remix_of` names an asset: then its settings are the request's, and the fields present
+    in the body override them."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Model
+    remix_of: RemixOf | None = Field(
+        default=None,
+        description="Use these settings again: the asset's settings (its seed included; "
+        "num_images 1), overridden by the fields present in the body",
+    )
+    # Optional, and None only when absent (the default is not validated): `null` is
+    # refused, the schema is the plain type, and a generated client keeps its enum.
+    model: Model = Field(  # type: ignore[assignment]
+        default=None, description="Required without remix_of", json_schema_extra=_no_default
+    )
     mode: Mode = "image"
     quality: Quality = "fast"
-    prompt: Prompt
+    prompt: Prompt = Field(  # type: ignore[assignment]
+        default=None, description="Required without remix_of", json_schema_extra=_no_default
+    )
     negative_prompt: NegativePrompt | None = None
     num_images: int = Field(default=1, ge=1, le=MAX_IMAGES)
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
@@ -87,16 +106,73 @@ class GenerationRequest(BaseModel):
         return {role: getattr(self, role) for role in roles if getattr(self, role) is not None}
 
 
+#: The request's fields an asset's settings fill in for a remix.
+_REMIXED = frozenset(
+    {
+        "model",
+        "mode",
+        "quality",
+        "prompt",
+        "negative_prompt",
+        "seed",
+        "width",
+        "height",
+        "steps",
+        "guidance_scale",
+        "num_frames",
+    }
+)
+#: Settings that follow from another: when a remix changes that one, these come from its
+#: defaults and presets again (new quality, new steps), unless the body gives them too.
+_FOLLOWERS: dict[str, tuple[str, ...]] = {
+    "model": ("mode", "width", "height", "steps", "guidance_scale", "num_frames"),
+    "mode": ("num_frames",),
+    "quality": ("steps", "guidance_scale"),
+    "reference_image": ("steps", "guidance_scale"),
+}
+
+
+def remix(
+    request: GenerationRequest, asset: AssetSettings
+) -> tuple[GenerationRequest, Reference | None]:
+    """ "Use these settings again": the request the asset's settings make, with the fields
+    the client set (`model_fields_set`, so a default never overrides) in their place;
+    `num_images` is 1 unless given, the seed the asset's own unless given. Also the
+    asset's img2img reference, carried over unless the body gives `reference_image` (null
+    drops it) or the model is no longer sdxl: the caller checks it is still there."""
+    given = request.model_fields_set - {"remix_of"}
+    taken = asset.model_dump(include=set(_REMIXED), exclude_none=True)
+    before = taken | {"reference_image": asset.reference}  # a request's never equals it
+    for field, followers in _FOLLOWERS.items():
+        if field in given and getattr(request, field) != before.get(field):
+            for follower in followers:
+                taken.pop(follower, None)
+    merged = taken | {field: getattr(request, field) for field in given}
+    remixed = GenerationRequest.model_validate(merged | {"remix_of": request.remix_of})
+    carried = None
+    if "reference_image" not in given and remixed.model == "sdxl":
+        carried = asset.reference
+    return remixed, carried
+
+
 def resolve(
     request: GenerationRequest,
     settings: GatewaySettings,
     images: dict[str, ImageRef] | None = None,
+    carried: Reference | None = None,
 ) -> GenerationSpec:
     """Apply presets and defaults, choose a seed; raises ValidationError if out of bounds.
 
-    `images` says where each of the request's images is, by role (see `image_sources`).
+    `images` says where each of the request's images is, by role (see `image_sources`);
+    `carried` is a remixed asset's reference, when the request gives none of its own.
     """
     images = images or {}
+    missing = [name for name in ("model", "prompt") if getattr(request, name) is None]
+    if missing:
+        raise ValidationError.from_exception_data(
+            "GenerationRequest",
+            [{"type": "missing", "loc": (name,), "input": None} for name in missing],
+        )
     steps, guidance = PRESETS[(request.model, request.quality)]
     reference = None
     if request.reference_image is not None:
@@ -108,6 +184,9 @@ def resolve(
             mode=ask.mode,
             strength=ask.strength if ask.strength is not None else strength,
         )
+    elif carried is not None:
+        _, guidance, by_quality = REFERENCE_PRESETS[carried.mode]
+        steps, reference = by_quality[request.quality], carried
     if request.model == "sdxl":
         width = height = settings.sdxl_default_size
     else:

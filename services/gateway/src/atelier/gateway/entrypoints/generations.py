@@ -11,9 +11,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from atelier.contracts import jobs, library, scheduling, storage, subjects, workspace
+from atelier.contracts.assets import AssetSettings
 from atelier.contracts.generation import (
     OUTCOMES,
     GenerationCancelRequested,
@@ -21,11 +22,19 @@ from atelier.contracts.generation import (
     GenerationRequested,
     GenerationRequestedData,
     ImageRef,
+    Reference,
+    RemixOf,
 )
 from atelier.contracts.jobs import JobStatus, JobStatusName
 from atelier.contracts.requests import MAX_PAGE_SIZE
 from atelier.contracts.text import SINGLE_LINE
-from atelier.gateway.domain.generation_request import GenerationRequest, ImageSource, resolve
+from atelier.gateway.domain.generation_request import (
+    GenerationRequest,
+    ImageSource,
+    remix,
+    resolve,
+)
+from atelier.gateway.domain.png_parameters import png_parameters
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
 from atelier.gateway.problems import Problem, responses
 from atelier.runtime.aggregates import Decision, LastEvent, Refused, execute, read_last_event
@@ -53,6 +62,10 @@ class Uploaded(BaseModel):
     upload_id: uuid.UUID
     width: int
     height: int
+    parameters: AssetSettings | None = Field(
+        description="The generation parameters an Atelier PNG carried (its `parameters` "
+        "chunk), ready for a request; null for any other image"
+    )
 
 
 @router.post(
@@ -70,34 +83,42 @@ async def submit_generation(
 ) -> JobAccepted:
     """Queue a job. With an `Idempotency-Key`, the same key and body give the same job
     (after a gateway restart too: the log remembers); the same key with another body is
-    refused with 422."""
-    images = {
-        role: await _locate(gw, user.id, source) for role, source in body.image_sources().items()
-    }
-    spec = resolve(body, gw.settings, images)
+    refused with 422. With `remix_of`, the asset's settings are the request's, and the
+    fields present in the body override them (404 when the asset is not the user's)."""
     if idempotency_key is None:
         job_id, request_hash = uuid.uuid4(), None
     else:
         job_id, request_hash = idempotent_job(user.id, idempotency_key, body)
+    response.headers["Location"] = f"/v1/generations/{job_id}"
+    accepted = JobAccepted(job_id=job_id, status="queued")
+    if idempotency_key is not None and await _asked_before(gw, user.id, job_id, request_hash):
+        return accepted  # a retry: what it named may have changed or gone since
+    request, carried = body, None
+    if body.remix_of is not None:
+        request, carried = remix(body, await _settings_of(gw, user.id, body.remix_of))
+    images = {
+        role: await _locate(gw, user.id, source) for role, source in request.image_sources().items()
+    }
+    if carried is not None:
+        await _still_there(gw, user.id, carried)
+    spec = resolve(request, gw.settings, images, carried)
     event = GenerationRequested.create(
         source=SOURCE,
         user_id=user.id,
         data=GenerationRequestedData(
-            job_id=job_id, model=spec.model, spec=spec, request_hash=request_hash, tier=user.tier
+            job_id=job_id,
+            model=spec.model,
+            spec=spec,
+            request_hash=request_hash,
+            tier=user.tier,
+            remix_of=body.remix_of,
         ),
     )
-    response.headers["Location"] = f"/v1/generations/{job_id}"
-    accepted = JobAccepted(job_id=job_id, status="queued")
     if idempotency_key is None:
         await _admit_and_publish(gw, event)
         return accepted
     for _ in range(2):
-        earlier = await _requested(gw, user.id, job_id)
-        if earlier is not None:
-            if earlier.data.request_hash != request_hash:
-                raise Problem(
-                    422, "Idempotency key reused", "this key was sent before with another body"
-                )
+        if await _asked_before(gw, user.id, job_id, request_hash):
             return accepted
         try:
             await _admit_and_publish(gw, event, first_of_its_job=True)
@@ -105,6 +126,38 @@ async def submit_generation(
             continue  # the same key, at the same moment: compare with that request
         return accepted
     raise Problem(409, "Conflict", "the idempotency key is in use; retry")
+
+
+async def _asked_before(gw, user_id: uuid.UUID, job_id: uuid.UUID, request_hash: str) -> bool:
+    """Whether the job an Idempotency-Key names was requested, with the same body (422 if
+    with another)."""
+    earlier = await _requested(gw, user_id, job_id)
+    if earlier is None:
+        return False
+    if earlier.data.request_hash != request_hash:
+        raise Problem(422, "Idempotency key reused", "this key was sent before with another body")
+    return True
+
+
+async def _settings_of(gw, user_id: uuid.UUID, remix_of: RemixOf) -> AssetSettings:
+    """The settings of the asset a remix names; 404 (naming remix_of) if not the user's."""
+    if remix_of.asset_id is not None:
+        query = workspace.AssetSettingsOf(user_id=user_id, asset_id=remix_of.asset_id)
+        return await gw.call(workspace.ASSET_SETTINGS, query, AssetSettings)
+    ref = library.AssetRef(user_id=user_id, library_asset_id=remix_of.library_asset_id)
+    return await gw.call(library.ASSET_SETTINGS, ref, AssetSettings)
+
+
+async def _still_there(gw, user_id: uuid.UUID, carried: Reference) -> None:
+    """A remix's carried-over reference image is still the user's and still stored."""
+    image = carried.image
+    if image.owner != str(user_id) or not await gw.objects.exists(image.bucket, image.key):
+        raise Problem(
+            404,
+            "Not Found",
+            "remix_of: the asset's reference image is gone; give reference_image "
+            "(or null to go without)",
+        )
 
 
 async def _admit_and_publish(
@@ -233,7 +286,9 @@ async def upload_image(
     content_type: Annotated[str, Header()] = "",
 ) -> Uploaded:
     """An image (PNG, JPEG or WebP, the raw bytes as the body) to use as a reference or
-    a frame; it is re-encoded as PNG, which also drops whatever else the file carried."""
+    a frame; it is re-encoded as PNG, which also drops whatever else the file carried.
+    `parameters`: the settings an image made by Atelier carried (read before
+    re-encoding), for a request to use again; null for any other image."""
     if content_type.split(";")[0].strip() not in UPLOAD_TYPES:
         raise Problem(415, "Unsupported Media Type", f"send one of {sorted(UPLOAD_TYPES)}")
     data = bytearray()
@@ -248,17 +303,25 @@ async def upload_image(
             png = io.BytesIO()
             image.convert("RGB").save(png, format="PNG")
             width, height = image.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+            parameters = png_parameters(image)
+    # ValueError: Pillow's own limits on a file's text chunks
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise Problem(422, "Invalid request", "the body is not a readable image") from None
     upload_id = uuid.uuid4()
     key = storage.upload(user.id, upload_id)
     await gw.objects.put(storage.WORKSPACE_BUCKET, key, png.getvalue(), "image/png")
-    return Uploaded(upload_id=upload_id, width=width, height=height)
+    return Uploaded(upload_id=upload_id, width=width, height=height, parameters=parameters)
 
 
 def idempotent_job(user_id: uuid.UUID, key: str, body: GenerationRequest) -> tuple[uuid.UUID, str]:
-    """The job id an Idempotency-Key names, and the hash of the body sent with it."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """The job id an Idempotency-Key names, and the hash of the body sent with it. A remix
+    hashes the fields sent only (a default is no override, but a field sent with the
+    default's value is); any other body hashes as it did before remixes existed."""
+    if body.remix_of is not None:
+        sent = body.model_dump(mode="json", exclude_unset=True)
+    else:
+        sent = body.model_dump(mode="json", exclude={"remix_of"})
+    canonical = json.dumps(sent, sort_keys=True, separators=(",", ":"))
     job_id = uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user_id}:{key}")
     return job_id, hashlib.sha256(canonical.encode()).hexdigest()
 

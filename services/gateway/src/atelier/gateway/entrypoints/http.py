@@ -20,7 +20,9 @@ from atelier.gateway.entrypoints import (
     generations,
     library,
     openapi,
+    shared,
     usage,
+    webhooks,
     workspace,
 )
 from atelier.gateway.entrypoints.dependencies import GatewayDep
@@ -61,7 +63,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title="Atelier",
         version="0.1.0",
         summary="Image and video generation, a workspace and a library, per user",
-        description="Every route under `/v1` needs a bearer JWT. Errors are "
+        description="Every route under `/v1` needs a bearer JWT, but for the shared assets' "
+        "(`/v1/shared/…`, `/v1/public/…`, and the pages and files under `/s/`), which anyone "
+        "may read, at a rate per client address. Errors are "
         "`application/problem+json` (RFC 9457). The events of `/v1/events` are described by "
         "the AsyncAPI document `libs/contracts/asyncapi.json`.",
         servers=[{"url": "/", "description": "This gateway (paths relative to this document)"}],
@@ -82,8 +86,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         generations.router,
         workspace.router,
         library.router,
+        shared.router,
         events.router,
         usage.router,
+        webhooks.router,
         admin.router,
     )
     for router in routers:

@@ -11,6 +11,7 @@ from atelier.contracts.assets import Tag
 from atelier.contracts.generation import AssetType
 from atelier.gateway.entrypoints.dependencies import Cursor, GatewayDep, UserDep
 from atelier.gateway.entrypoints.paging import COMMAND_RESPONSES, PageLimit
+from atelier.gateway.entrypoints.shared import BaseUrl
 from atelier.gateway.problems import Problem, responses
 
 router = APIRouter(prefix="/v1/library", tags=["library"], responses=responses(401, 500))
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/v1/library", tags=["library"], responses=responses(4
 async def list_assets(
     user: UserDep,
     gw: GatewayDep,
+    base: BaseUrl,
     collection_id: uuid.UUID | None = None,
     q: api.SearchText | None = None,
     tag: Tag | None = None,
@@ -32,14 +34,18 @@ async def list_assets(
         collection_id=collection_id, q=q, tag=tag, favorite=favorite, asset_type=asset_type
     )
     query = api.ListAssets(user_id=user.id, filters=filters, limit=limit, cursor=cursor)
-    return await gw.call(api.LIST_ASSETS, query, api.AssetPage)
+    page = await gw.call(api.LIST_ASSETS, query, api.AssetPage)
+    return page.model_copy(update={"items": [_linked(item, base) for item in page.items]})
 
 
 @router.patch("/assets/{asset_id}", response_model=api.LibraryAsset, responses=COMMAND_RESPONSES)
 async def update_asset(
-    asset_id: uuid.UUID, patch: api.AssetPatch, user: UserDep, gw: GatewayDep
+    asset_id: uuid.UUID, patch: api.AssetPatch, user: UserDep, gw: GatewayDep, base: BaseUrl
 ) -> api.LibraryAsset:
-    """Change the fields present in the body (title, tags, favourite, visibility, collection)."""
+    """Change the fields present in the body (title, tags, favourite, visibility, collection).
+    `unlisted` or `public` gives the asset a `share_url` anyone may open (`public` also
+    lists it in `GET /v1/public/assets`); `private` ends that link for good (sharing again
+    makes a new one)."""
     changed = sorted(patch.model_fields_set)
     if not changed:
         raise Problem(422, "Invalid request", "the body names no field to change")
@@ -49,7 +55,7 @@ async def update_asset(
     command = api.UpdateAsset(
         user_id=user.id, library_asset_id=asset_id, changed=changed, patch=patch
     )
-    return await gw.call(api.UPDATE_ASSET, command, api.LibraryAsset)
+    return _linked(await gw.call(api.UPDATE_ASSET, command, api.LibraryAsset), base)
 
 
 @router.delete("/assets/{asset_id}", response_model=api.Deleted, responses=COMMAND_RESPONSES)
@@ -108,3 +114,10 @@ async def delete_collection(collection_id: uuid.UUID, user: UserDep, gw: Gateway
     """Its assets stay in the library, outside any collection."""
     command = api.CollectionRef(user_id=user.id, collection_id=collection_id)
     return await gw.call(api.DELETE_COLLECTION, command, api.Deleted)
+
+
+def _linked(asset: api.LibraryAsset, base: str) -> api.LibraryAsset:
+    """The share link as an absolute URL (the library gives its path)."""
+    if asset.share_url is None:
+        return asset
+    return asset.model_copy(update={"share_url": base + asset.share_url})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from atelier.contracts import library as api
@@ -10,6 +11,12 @@ from atelier.contracts.envelope import Envelope
 from atelier.runtime.aggregates import Decision, LastEvent, Refused
 
 SOURCE = "library"
+#: Bytes of randomness in a share token: 192 bits, 32 URL-safe characters.
+SHARE_TOKEN_BYTES = 24
+
+
+def new_share_token() -> str:
+    return secrets.token_urlsafe(SHARE_TOKEN_BYTES)
 
 
 def _gone(last: Envelope | None) -> bool:
@@ -34,10 +41,14 @@ class AssetDecisions:
         self.id: uuid.UUID = row["id"]
 
     def update(self, last: LastEvent, command: api.UpdateAsset) -> Decision[dict]:
+        """Changing `visibility` mints, keeps or clears the share token (see
+        `_share_token`); the event carries it, so a rebuild restores every link."""
         _require_present(last, "asset")
         values = {field: getattr(command.patch, field) for field in command.changed}
         if "tags" in values and values["tags"] is None:
             values["tags"] = []
+        if "visibility" in values:
+            values["share_token"] = self._share_token(last, values["visibility"])
         event = events.AssetUpdated.create(
             source=SOURCE,
             user_id=self.user_id,
@@ -46,6 +57,21 @@ class AssetDecisions:
             ),
         )
         return Decision([event], self.row | values)
+
+    def _share_token(self, last: LastEvent, visibility: str) -> str | None:
+        """None while private; else the asset's token, or a new one when it has none. A
+        link made private dies for good: sharing again mints a new token. The current
+        token is the last visibility change's on the log when that is the last event (so a
+        decision taken again after a concurrent change keeps that change's token), else
+        the row's (commands wait until the projection shows their change)."""
+        if visibility == "private":
+            return None
+        event = last.event
+        if isinstance(event, events.AssetUpdated) and "visibility" in event.data.changed:
+            current = event.data.share_token
+        else:
+            current = self.row.get("share_token")
+        return current or new_share_token()
 
     def delete(self, last: LastEvent) -> Decision[api.Deleted]:
         _require_present(last, "asset")

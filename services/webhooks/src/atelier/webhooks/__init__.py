@@ -1,0 +1,1 @@
+"""The webhooks service: users' webhooks, and the signed delivery of their events."""
