@@ -83,10 +83,11 @@ async def test_img2img_from_workspace_and_library_assets_and_from_an_upload(plat
 
     parameters = read_png_parameters(await download(modify["file_url"]))
     assert parameters["reference"]["mode"] == "modify"
-    assert parameters["reference"]["image"]["key"] == f"{user}/{source}/0.png"
+    assert "image" not in parameters["reference"]  # its key names the owner; files get shared
+    assert modify["settings"]["reference"]["image"]["key"] == f"{user}/{source}/0.png"
     assert (parameters["steps"], parameters["guidance_scale"]) == (20, 5.5)
     assert 0.35 <= parameters["reference"]["strength"] <= 0.65
-    library_reference = read_png_parameters(await download(kept["file_url"]))["reference"]
+    library_reference = kept["settings"]["reference"]
     assert library_reference["image"]["bucket"] == "user-library"
     assert library_reference["image"]["key"] in await library_keys(platform, user, library_id)
     exact_parameters = read_png_parameters(await download(exact["file_url"]))
