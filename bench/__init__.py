@@ -85,6 +85,23 @@ class Record:
     #: What the baseline is (a raw publish, a naive projector, …).
     baseline_name: str | None = None
 
+    @classmethod
+    def below(
+        cls,
+        name: str,
+        value: float,
+        unit: str,
+        target: float,
+        *,
+        digits: int,
+        baseline: float | None = None,
+        baseline_name: str | None = None,
+    ) -> Record:
+        """A figure held under `target`: met when `value` (before it is rounded to `digits`
+        for the record) is below it."""
+        met = value < target
+        return cls(name, round(value, digits), unit, target, met, baseline, baseline_name)
+
 
 @dataclass
 class Report:

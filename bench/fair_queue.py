@@ -465,12 +465,12 @@ def main(report: Report) -> None:
 
     p95, fifo_p95 = interactive(fair), interactive(fifo)
     report.record(
-        Record(
-            name="fair_queue_interactive_p95_wait_s",
-            value=round(p95, 2),
-            unit="s",
-            target=TARGET_P95_S,
-            met=p95 < TARGET_P95_S,
+        Record.below(
+            "fair_queue_interactive_p95_wait_s",
+            p95,
+            "s",
+            TARGET_P95_S,
+            digits=2,
             baseline=round(fifo_p95, 2),
             baseline_name="plain FIFO, same workers and arrivals (simulated)",
         )
@@ -489,13 +489,7 @@ def main(report: Report) -> None:
     )
     decide_ms = median(timing.decide_s) * 1000
     report.record(
-        Record(
-            name="fair_queue_decide_ms_10k",
-            value=round(decide_ms, 3),
-            unit="ms",
-            target=TARGET_DECIDE_MS,
-            met=decide_ms < TARGET_DECIDE_MS,
-        )
+        Record.below("fair_queue_decide_ms_10k", decide_ms, "ms", TARGET_DECIDE_MS, digits=3)
     )
 
 

@@ -13,7 +13,6 @@ from atelier.contracts import examples
 from atelier.gpu_wan.config import WanSettings
 from atelier.gpu_wan.pipeline import WanPipelines
 from atelier.gpu_wan.renderer import WanRenderer
-from atelier.gpu_wan.tiny_model import build_tiny_wan
 from atelier.inference.jobs import RenderJob
 from atelier.inference.pipelines import BatchPart
 from atelier.inference.progress import GenerationInterrupted, StepHooks
@@ -22,8 +21,9 @@ SHAPE = {"num_frames": 5, "width": 32, "height": 32, "steps": 4, "guidance_scale
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_wan(tmp_path_factory.mktemp("models") / "wan-t2v")
+def model_dir(models: dict[str, Path]) -> Path:
+    """The text-to-video model."""
+    return models["t2v"]
 
 
 @pytest.fixture(scope="module")

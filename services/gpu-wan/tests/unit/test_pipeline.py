@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from atelier.gpu_wan.pipeline import GenerationInterrupted, WanPipelines
-from atelier.gpu_wan.tiny_model import build_tiny_wan, build_tiny_wan_i2v
+from atelier.gpu_wan.tiny_model import build_tiny_wan
 from atelier.inference.media import encode_mp4, probe_video
 from atelier.inference.progress import StepHooks
 
@@ -21,16 +21,6 @@ COMMON = {
     "steps": 3,
     "guidance_scale": 5.0,
 }
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("models")
-    return {
-        "t2v": build_tiny_wan(root / "wan-t2v"),
-        "i2v": build_tiny_wan_i2v(root / "wan21-i2v"),
-        "i2v22": build_tiny_wan_i2v(root / "wan22-i2v", variant="wan2.2"),
-    }
 
 
 @pytest.fixture(scope="module")

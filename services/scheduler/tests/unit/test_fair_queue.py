@@ -45,24 +45,26 @@ def test_a_user_alone_gets_every_job_in_arrival_order():
     assert [w.job_id for w in queue.in_order()] == [w.job_id for w in jobs]
 
 
+def first_served(jobs: list[WaitingJob], first: int) -> list[uuid.UUID]:
+    """Queue `jobs` in this order, then drain: whose the first `first` dispatched were."""
+    queue = FairQueue()
+    for waiting in jobs:
+        queue.add(waiting)
+    return drain(queue)[:first]
+
+
 def test_heavy_jobs_count_for_more_than_light_ones():
     """A's jobs cost 4, B's cost 1: while both wait, B gets four jobs for each of A's."""
-    queue = FairQueue()
-    for n in range(4):
-        queue.add(job(A, n, cost=4.0))
-    for n in range(16):
-        queue.add(job(B, 100 + n, cost=1.0))
-    served = drain(queue)[:10]
+    heavy = [job(A, n, cost=4.0) for n in range(4)]
+    light = [job(B, 100 + n, cost=1.0) for n in range(16)]
+    served = first_served(heavy + light, 10)
     assert served.count(A) == 2
     assert served.count(B) == 8
 
 
 def test_a_heavier_weight_gets_a_larger_share():
-    queue = FairQueue()
-    for n in range(20):
-        queue.add(job(A, n, weight=1.0))
-        queue.add(job(B, 100 + n, weight=3.0))
-    served = drain(queue)[:16]
+    pairs = [(job(A, n, weight=1.0), job(B, 100 + n, weight=3.0)) for n in range(20)]
+    served = first_served([waiting for pair in pairs for waiting in pair], 16)
     assert served.count(B) == 12
     assert served.count(A) == 4
 

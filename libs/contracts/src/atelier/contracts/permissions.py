@@ -67,6 +67,17 @@ def _service(identity: str, publish: tuple[str, ...], subscribe: tuple[str, ...]
     )
 
 
+def _server(identity: str, publish: tuple[str, ...], subscribe: tuple[str, ...] = ()):
+    """A service with tables: it answers the requests on its RPC subjects and announces how
+    far its projection has applied the log, besides what it names."""
+    return _service(
+        identity,
+        publish=(*publish, f"{subjects.PROJECTED_ROOT}.*"),
+        subscribe=(f"{subjects.RPC_ROOT}.{identity}.*", *subscribe),
+        allow_responses=True,
+    )
+
+
 #: identity -> permissions; `admin` has none listed: it may do everything.
 SERVICES: dict[str, Permissions] = {
     GATEWAY: _service(
@@ -93,46 +104,26 @@ SERVICES: dict[str, Permissions] = {
         subscribe=(subjects.generation_events(GenerationCancelRequested.name),),
     ),
     # Dispatches jobs, and ends those cancelled before any worker saw them.
-    SCHEDULER: _service(
+    SCHEDULER: _server(
         SCHEDULER,
         publish=(
             subjects.generation_events(GenerationDispatched.name),
             subjects.generation_events(GenerationCancelled.name),
-            f"{subjects.PROJECTED_ROOT}.*",
         ),
-        subscribe=(f"{subjects.RPC_ROOT}.{SCHEDULER}.*", subjects.worker_capacity()),
-        allow_responses=True,
+        subscribe=(subjects.worker_capacity(),),
     ),
-    WORKSPACE: _service(
+    WORKSPACE: _server(
         WORKSPACE,
-        publish=(
-            subjects.events_of(workspace.KIND),
-            ACTIVE_JOBS.subjects,
-            f"{subjects.PROJECTED_ROOT}.*",
-        ),
-        subscribe=(f"{subjects.RPC_ROOT}.{WORKSPACE}.*", f"{subjects.PROGRESS_ROOT}.>"),
-        allow_responses=True,
+        publish=(subjects.events_of(workspace.KIND), ACTIVE_JOBS.subjects),
+        subscribe=(f"{subjects.PROGRESS_ROOT}.>",),
     ),
-    LIBRARY: _service(
-        LIBRARY,
-        publish=(
-            subjects.events_of(ASSET_KIND),
-            subjects.events_of(COLLECTION_KIND),
-            f"{subjects.PROJECTED_ROOT}.*",
-        ),
-        subscribe=(f"{subjects.RPC_ROOT}.{LIBRARY}.*",),
-        allow_responses=True,
+    LIBRARY: _server(
+        LIBRARY, publish=(subjects.events_of(ASSET_KIND), subjects.events_of(COLLECTION_KIND))
     ),
     # Appends webhooks and the outcome of each delivery; reads the log like any service.
-    WEBHOOKS: _service(
+    WEBHOOKS: _server(
         WEBHOOKS,
-        publish=(
-            subjects.events_of(webhook.KIND),
-            subjects.events_of(webhook.DELIVERY_KIND),
-            f"{subjects.PROJECTED_ROOT}.*",
-        ),
-        subscribe=(f"{subjects.RPC_ROOT}.{WEBHOOKS}.*",),
-        allow_responses=True,
+        publish=(subjects.events_of(webhook.KIND), subjects.events_of(webhook.DELIVERY_KIND)),
     ),
 }
 

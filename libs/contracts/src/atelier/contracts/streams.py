@@ -47,23 +47,32 @@ DEAD_LETTERS = StreamSpec(
     deny_purge=False,
 )
 
-RATE_COUNTERS = StreamSpec(
-    name="ATELIER_RATES",
-    subjects=(f"{subjects.LIMITS_ROOT}.rate.>",),
-    description="Per-user request counters, one subject per minute; old minutes age out",
-    deny_delete=False,
-    deny_purge=False,
-    counters=True,
+
+def _counters(name: str, period: str, description: str, max_age_seconds: float) -> StreamSpec:
+    """A stream of the limits' counters (`atelier.limits.{period}.…`), one subject per
+    period; old periods age out."""
+    return StreamSpec(
+        name=name,
+        subjects=(f"{subjects.LIMITS_ROOT}.{period}.>",),
+        description=description,
+        deny_delete=False,
+        deny_purge=False,
+        counters=True,
+        max_age_seconds=max_age_seconds,
+    )
+
+
+RATE_COUNTERS = _counters(
+    "ATELIER_RATES",
+    "rate",
+    "Per-user request counters, one subject per minute; old minutes age out",
     max_age_seconds=3600,
 )
 
-DAILY_COUNTERS = StreamSpec(
-    name="ATELIER_DAILY",
-    subjects=(f"{subjects.LIMITS_ROOT}.daily.>",),
-    description="Per-user counters of jobs admitted, one subject per UTC day (daily quotas)",
-    deny_delete=False,
-    deny_purge=False,
-    counters=True,
+DAILY_COUNTERS = _counters(
+    "ATELIER_DAILY",
+    "daily",
+    "Per-user counters of jobs admitted, one subject per UTC day (daily quotas)",
     max_age_seconds=3 * 86400,
 )
 

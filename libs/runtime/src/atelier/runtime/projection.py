@@ -32,7 +32,7 @@ import contextlib
 import logging
 import time
 import uuid
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -94,9 +94,11 @@ WriteHandlers = Mapping[type[Envelope], WriteHandler]
 
 class TableProjection(ABC):
     """A projection declared as one table, `{event type: the writes that apply it}`: the
-    subjects it reads, `write` (a rebuild's batches) and `apply` (live) follow from it."""
+    subjects it reads, `write` (a rebuild's batches) and `apply` (live) follow from it.
+    Its tables are created by `ddl`, run in order."""
 
     name: ClassVar[str]
+    ddl: ClassVar[tuple[str, ...]]
     handlers: ClassVar[WriteHandlers]
     subjects: ClassVar[tuple[str, ...]]
     #: Names it had before: the runner carries their position over (see `prepare`).
@@ -106,9 +108,10 @@ class TableProjection(ABC):
         super().__init_subclass__(**kwargs)
         cls.subjects = subject_filters(cls.handlers)
 
-    @abstractmethod
     async def create_tables(self, conn: asyncpg.Connection) -> None:
         """Create the projection's tables in the current search_path (idempotent)."""
+        for statement in self.ddl:
+            await conn.execute(statement)
 
     def write(self, event: Envelope, writes: Writes) -> None:
         self.handlers[type(event)](event, writes)

@@ -40,10 +40,17 @@ from atelier.runtime.objects import ObjectStore
 from atelier.runtime.projection import Projection, ProjectionRunner
 from atelier.runtime.settings import RuntimeSettings
 
+#: An RPC a service answers: its subject, the request's model and the handler.
+Route = tuple[str, type, rpc.Handler]
+
 
 @dataclass(frozen=True)
 class Resources:
     settings: RuntimeSettings
+    #: The service's name: its NATS connection's, and the queue group of its routes.
+    service: str
+    #: Its tables' schema; None for a service without tables (the GPU workers).
+    schema: str | None
     nc: NatsClient
     bus: EventBus
     objects: ObjectStore
@@ -51,6 +58,11 @@ class Resources:
     pool: asyncpg.Pool | None
     #: What /readyz checks; parts started later (a projection) add theirs.
     checks: dict[str, Check]
+
+    async def serve(self, routes: Iterable[Route]) -> None:
+        """Answer each route's requests, in the service's queue group."""
+        for subject, request_model, handler in routes:
+            await rpc.serve(self.nc, subject, request_model, handler, queue=self.service)
 
 
 @asynccontextmanager
@@ -84,14 +96,23 @@ async def resources(
         }
         await serve_health(settings, checks, stack)
         yield Resources(
-            settings=settings, nc=nc, bus=EventBus(nc), pool=pool, objects=objects, checks=checks
+            settings=settings,
+            service=service,
+            schema=schema,
+            nc=nc,
+            bus=EventBus(nc),
+            pool=pool,
+            objects=objects,
+            checks=checks,
         )
 
 
-async def live_projection(res: Resources, projection: Projection, schema: str) -> ProjectionRunner:
-    """A service's projection runner over its tables (created), applying the partitions
-    this replica holds and announcing its watermark; /readyz turns unready while it is
-    stalled."""
+async def live_projection(res: Resources, projection: Projection) -> ProjectionRunner:
+    """A service's projection runner over its tables (created, in the service's schema),
+    applying the partitions this replica holds and announcing its watermark; /readyz turns
+    unready while it is stalled."""
+    schema = res.schema
+    assert schema is not None, "a projection needs the service's tables"
     runner = ProjectionRunner(
         js=res.bus.js,
         pool=res.pool,
@@ -106,14 +127,6 @@ async def live_projection(res: Resources, projection: Projection, schema: str) -
     res.checks[f"projection {projection.name}"] = projection_check(runner)
     await runner.prepare()
     return runner
-
-
-Route = tuple[str, type, rpc.Handler]
-
-
-async def serve_routes(nc: NatsClient, routes: Iterable[Route], *, queue: str) -> None:
-    for subject, request_model, handler in routes:
-        await rpc.serve(nc, subject, request_model, handler, queue=queue)
 
 
 def reactor_config(durable: str, handlers: Mapping[type[Envelope], object]) -> ConsumerConfig:

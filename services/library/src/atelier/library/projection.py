@@ -6,8 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
-import asyncpg
-
 from atelier.contracts import asset_columns
 from atelier.contracts import library_events as events
 from atelier.contracts.envelope import Envelope
@@ -198,6 +196,7 @@ def collection_deleted(event: events.CollectionDeleted, writes: Writes) -> None:
 
 class LibraryProjection(TableProjection):
     name = "library"
+    ddl = (DDL,)
     handlers: ClassVar[WriteHandlers] = {
         events.AssetStored: stored,
         events.AssetUpdated: updated,
@@ -206,9 +205,6 @@ class LibraryProjection(TableProjection):
         events.CollectionUpdated: collection_updated,
         events.CollectionDeleted: collection_deleted,
     }
-
-    async def create_tables(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(DDL)
 
 
 def _keys(event: Envelope, library_asset_id: uuid.UUID | None, collection_id=None) -> dict:

@@ -10,7 +10,7 @@ from atelier.contracts import scheduling as api
 from atelier.contracts import usage
 from atelier.runtime.leases import PartitionLeases
 from atelier.runtime.lifecycle import periodically, wait_all
-from atelier.runtime.service import live_projection, resources, serve_routes
+from atelier.runtime.service import live_projection, resources
 from atelier.scheduler.capacity import Capacity
 from atelier.scheduler.config import SchedulerSettings
 from atelier.scheduler.dispatcher import Dispatcher
@@ -35,16 +35,17 @@ async def run(settings: SchedulerSettings, stop: asyncio.Event) -> None:
         dispatcher = Dispatcher(
             res.bus, capacity, settings.tiers, settings.default_tier, lambda: bool(lease.held)
         )
-        runner = await live_projection(res, UsageProjection(), settings.db_schema)
+        runner = await live_projection(res, UsageProjection())
         queries = SchedulerQueries(dispatcher, capacity)
         usage_queries = UsageQueries(res.pool)
-        routes = [
-            (api.QUEUE_POSITION, api.GetQueuePosition, queries.queue_position),
-            (api.QUEUE, api.GetQueue, queries.queue),
-            (usage.GET_USAGE, usage.GetUsage, usage_queries.usage),
-            (usage.USAGE_TODAY, usage.GetUsageToday, usage_queries.usage_today),
-        ]
-        await serve_routes(res.nc, routes, queue=api.SERVICE)
+        await res.serve(
+            [
+                (api.QUEUE_POSITION, api.GetQueuePosition, queries.queue_position),
+                (api.QUEUE, api.GetQueue, queries.queue),
+                (usage.GET_USAGE, usage.GetUsage, usage_queries.usage),
+                (usage.USAGE_TODAY, usage.GetUsageToday, usage_queries.usage_today),
+            ]
+        )
 
         async def hold_lease() -> None:
             ACTIVE.set(1 if await lease.rebalance() else 0)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import ClassVar
 
-import asyncpg
-
 from atelier.contracts import generation as gen
 from atelier.contracts.envelope import Envelope
 from atelier.runtime.projection import TableProjection, WriteHandlers
@@ -128,12 +126,10 @@ def _ended(
 
 class UsageProjection(TableProjection):
     name: ClassVar[str] = "usage"
+    ddl = (DDL,)
     handlers: ClassVar[WriteHandlers] = {
         gen.GenerationRequested: requested,
         gen.GenerationCompleted: completed,
         gen.GenerationFailed: failed,
         gen.GenerationCancelled: cancelled,
     }
-
-    async def create_tables(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(DDL)

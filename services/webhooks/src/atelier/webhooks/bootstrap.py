@@ -8,7 +8,7 @@ import asyncio
 
 from atelier.contracts import webhooks as api
 from atelier.runtime.lifecycle import wait_all
-from atelier.runtime.service import live_projection, resources, serve_routes
+from atelier.runtime.service import live_projection, resources
 from atelier.webhooks.commands import WebhookCommands
 from atelier.webhooks.config import WebhooksSettings
 from atelier.webhooks.delivery import DeliveryWorker
@@ -23,7 +23,7 @@ async def run(settings: WebhooksSettings, stop: asyncio.Event) -> None:
     async with resources(
         settings, service=api.SERVICE, schema=settings.db_schema, durables=[], bucket=None
     ) as res:
-        runner = await live_projection(res, WebhooksProjection(), settings.db_schema)
+        runner = await live_projection(res, WebhooksProjection())
         commands = WebhookCommands(
             res.bus,
             res.pool,
@@ -31,13 +31,14 @@ async def run(settings: WebhooksSettings, stop: asyncio.Event) -> None:
             settings.webhook_allow_private_targets,
             until_shown=runner.wait_until_shown,
         )
-        routes = [
-            (api.REGISTER, api.RegisterWebhook, commands.register),
-            (api.LIST, api.ListWebhooks, commands.list),
-            (api.DELETE, api.WebhookRef, commands.delete),
-            (api.LIST_DELIVERIES, api.ListDeliveries, commands.list_deliveries),
-        ]
-        await serve_routes(res.nc, routes, queue=api.SERVICE)
+        await res.serve(
+            [
+                (api.REGISTER, api.RegisterWebhook, commands.register),
+                (api.LIST, api.ListWebhooks, commands.list),
+                (api.DELETE, api.WebhookRef, commands.delete),
+                (api.LIST_DELIVERIES, api.ListDeliveries, commands.list_deliveries),
+            ]
+        )
         worker = DeliveryWorker(
             bus=res.bus,
             pool=res.pool,

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import asyncpg
-
 from atelier.contracts import webhook_events as events
 from atelier.contracts.envelope import Envelope
 from atelier.contracts.partitions import partition_of
@@ -163,6 +161,7 @@ def attempted(event: events.DeliveryRetrying, writes: Writes) -> None:
 
 class WebhooksProjection(TableProjection):
     name = "webhooks"
+    ddl = (DDL,)
     handlers: ClassVar[WriteHandlers] = {
         events.WebhookRegistered: registered,
         events.WebhookDeleted: deleted,
@@ -171,6 +170,3 @@ class WebhooksProjection(TableProjection):
         events.DeliveryFailed: attempted,
         **dict.fromkeys(SUBSCRIBABLE, fan_out),
     }
-
-    async def create_tables(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(DDL)

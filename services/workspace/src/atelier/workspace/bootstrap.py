@@ -12,7 +12,7 @@ from atelier.contracts.storage import WORKSPACE_BUCKET
 from atelier.runtime.handlers import dispatch
 from atelier.runtime.lifecycle import periodically
 from atelier.runtime.limits import ActiveJobs
-from atelier.runtime.service import live_projection, project_and_react, resources, serve_routes
+from atelier.runtime.service import live_projection, project_and_react, resources
 from atelier.workspace import jobs, reactors
 from atelier.workspace.commands import WorkspaceCommands
 from atelier.workspace.config import WorkspaceSettings
@@ -31,24 +31,25 @@ async def run(settings: WorkspaceSettings, stop: asyncio.Event) -> None:
         durables=[reactors.DURABLE],
         bucket=WORKSPACE_BUCKET,
     ) as res:
-        runner = await live_projection(res, WorkspaceProjection(), settings.db_schema)
+        runner = await live_projection(res, WorkspaceProjection())
         assets = AssetRepository(res.pool)
         commands = WorkspaceCommands(res.bus, assets, until_shown=runner.wait_until_shown)
         queries = WorkspaceQueries(res.pool, res.objects, settings)
         progress = jobs.LatestProgress()
         await progress.follow(res.nc)
         job_queries = jobs.JobQueries(res.pool, res.bus, progress, runner.wait_for)
-        routes = [
-            (job_api.GET_JOB, job_api.GetJob, job_queries.get_job),
-            (job_api.LIST_JOBS, job_api.ListJobs, job_queries.list_jobs),
-            (api.LIST_ASSETS, api.ListAssets, queries.list_assets),
-            (api.SAVE_ASSET, api.SaveAsset, commands.save),
-            (api.DISCARD_ASSET, api.DiscardAsset, commands.discard),
-            (api.CLEAR, api.Clear, commands.clear),
-            (api.LOCATE_IMAGE, api.LocateImage, queries.locate_image),
-            (api.ASSET_SETTINGS, api.AssetSettingsOf, queries.asset_settings),
-        ]
-        await serve_routes(res.nc, routes, queue=api.SERVICE)
+        await res.serve(
+            [
+                (job_api.GET_JOB, job_api.GetJob, job_queries.get_job),
+                (job_api.LIST_JOBS, job_api.ListJobs, job_queries.list_jobs),
+                (api.LIST_ASSETS, api.ListAssets, queries.list_assets),
+                (api.SAVE_ASSET, api.SaveAsset, commands.save),
+                (api.DISCARD_ASSET, api.DiscardAsset, commands.discard),
+                (api.CLEAR, api.Clear, commands.clear),
+                (api.LOCATE_IMAGE, api.LocateImage, queries.locate_image),
+                (api.ASSET_SETTINGS, api.AssetSettingsOf, queries.asset_settings),
+            ]
+        )
         active_jobs = await ActiveJobs.open(res.bus.js)
         side_effects = reactors.WorkspaceReactors(
             res.bus, res.objects, active_jobs, timedelta(days=settings.workspace_retention_days)

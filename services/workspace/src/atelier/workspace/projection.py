@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-import asyncpg
-
 from atelier.contracts import asset_columns, storage
 from atelier.contracts import generation as gen
 from atelier.contracts import workspace_events as events
@@ -86,6 +84,7 @@ def left(event: events.AssetDiscarded | events.AssetRemoved | events.AssetExpire
 class WorkspaceProjection(TableProjection):
     name = "workspace"
     former_names = ("workspace_assets",)
+    ddl = (DDL, jobs.DDL)
     handlers: ClassVar[WriteHandlers] = {
         gen.GenerationRequested: jobs.requested,
         gen.GenerationStarted: jobs.started,
@@ -98,10 +97,6 @@ class WorkspaceProjection(TableProjection):
         events.AssetUnsaved: unsaved,
         **dict.fromkeys(events.LEFT, left),
     }
-
-    async def create_tables(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(DDL)
-        await conn.execute(jobs.DDL)
 
 
 def lifetime(event: Arrived) -> tuple[datetime, datetime]:

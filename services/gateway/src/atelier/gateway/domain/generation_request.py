@@ -135,7 +135,7 @@ _FOLLOWERS: dict[str, tuple[str, ...]] = {
 def remix(
     request: GenerationRequest, asset: AssetSettings
 ) -> tuple[GenerationRequest, Reference | None]:
-    """ "Use these settings again": the request the asset's settings make, with the fields
+    """Use these settings again: the request the asset's settings make, with the fields
     the client set (`model_fields_set`, so a default never overrides) in their place;
     `num_images` is 1 unless given, the seed the asset's own unless given. Also the
     asset's img2img reference, carried over unless the body gives `reference_image` (null
