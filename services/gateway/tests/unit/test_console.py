@@ -13,7 +13,10 @@ from atelier.gateway.entrypoints.http import create_app
 @pytest.fixture(scope="module")
 def web() -> TestClient:
     """The app without its lifespan: static files and routing need no bus."""
-    return TestClient(create_app(GatewaySettings(jwt_secret="s" * 48)))
+    settings = GatewaySettings(
+        jwt_secret="s" * 48, s3_public_endpoint_url="https://files.example.test:8443/"
+    )
+    return TestClient(create_app(settings))
 
 
 def test_the_console_page_loads_its_entry_module(web):
@@ -45,6 +48,17 @@ def test_the_console_runs_only_its_own_scripts(web):
         assert "unsafe-inline" not in policy, path
         assert "frame-ancestors 'none'" in policy
     assert "<script>" not in web.get("/").text
+
+
+def test_the_console_shows_media_from_the_object_store_only(web):
+    """Images and videos: this gateway, step previews (`data:`) and the object store's
+    public origin (signed URLs), not any site a crafted URL could name."""
+    policy = dict(
+        directive.split(" ", 1)
+        for directive in web.get("/").headers["content-security-policy"].split("; ")
+    )
+    assert policy["img-src"] == "'self' data: https://files.example.test:8443"
+    assert policy["media-src"] == "'self' https://files.example.test:8443"
 
 
 def test_the_api_is_not_shadowed(web):

@@ -115,7 +115,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
 
     openapi.install(app)
-    console.mount(app)
+    console.mount(app, settings.presign_endpoint_url)
     return app
 
 
