@@ -16,7 +16,9 @@ from atelier.contracts.partitions import PARTITIONS
 from atelier.library.projection import LibraryProjection
 from atelier.platform.local import SERVICES
 from atelier.stack.services import ServiceProcess
+from atelier.webhooks.projection import WebhooksProjection
 from atelier.workspace.projection import WorkspaceProjection
+from tests.e2e.webhook_receiver import Receiver
 from tests.helpers import (
     client,
     eventually,
@@ -29,6 +31,8 @@ from tests.helpers import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 PROJECTIONS = {"workspace": WorkspaceProjection.name, "library": LibraryProjection.name}
+#: Every service with a partitioned projection (webhooks: its deliveries follow them).
+PROJECTION_OF = PROJECTIONS | {"webhooks": WebhooksProjection.name}
 
 
 def replica(platform, service: str, number: int) -> ServiceProcess:
@@ -47,7 +51,7 @@ def partitions_held(process: ServiceProcess, service: str) -> int:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "atelier_projection_partitions" and sample.labels == {
-                "projection": PROJECTIONS[service]
+                "projection": PROJECTION_OF[service]
             }:
                 return int(sample.value)
     return 0
@@ -103,3 +107,30 @@ async def test_replicas_share_the_partitions_and_take_over_a_killed_ones(platfor
     for service in PROJECTIONS:
         await asyncio.to_thread(rebuild, platform, service)
     assert {user: await user_rows(platform, user) for user in users} == live
+
+
+async def test_two_webhook_replicas_send_each_delivery_once(platform):
+    """Two replicas of the webhooks service split the partitions, and with them the
+    deliveries: every user's deliveries arrive, none twice, whichever replica sent it."""
+    second = replica(platform, "webhooks", 2)
+    await asyncio.to_thread(second.start)
+    try:
+        both = [platform.services["webhooks"], second]
+        await eventually(lambda: shared_by(both, "webhooks"), timeout=60)
+        async with Receiver() as receiver:
+            for _ in range(12):  # users spread over the partitions of both replicas
+                async with client(platform) as api:
+                    answer = await api.post(
+                        "/v1/webhooks", json={"url": receiver.url, "events": ["library.*"]}
+                    )
+                    assert answer.status_code == 201, answer.text
+                    for name in ("one", "two"):
+                        made = await api.post("/v1/library/collections", json={"name": name})
+                        assert made.status_code == 201, made.text
+            await receiver.wait_for(lambda got: len({r.id for r in got}) >= 24)
+            await settled(platform)
+            await asyncio.sleep(2)  # a doubled send would have arrived by now
+            ids = [r.id for r in receiver.received]
+            assert len(ids) == len(set(ids)) == 24
+    finally:
+        await asyncio.to_thread(second.kill)
