@@ -461,12 +461,14 @@ async def test_a_video_plays_in_the_detail_view(platform, page):
     video = view.locator("video[controls]")
     await expect(video).to_have_attribute("src", re.compile(r"\.mp4"))
     await expect(view.locator(".settings")).to_contain_text("wan")
+    # Predicates are functions, not expression strings: Playwright polls a string
+    # with eval(), which the console's CSP (no 'unsafe-eval') rightly refuses.
     await page.wait_for_function(
-        "document.querySelector('#detail video').readyState >= 1", timeout=30_000
+        "() => document.querySelector('#detail video').readyState >= 1", timeout=30_000
     )
     assert await video.evaluate("v => v.duration") > 0
     await video.evaluate("v => { v.muted = true; return v.play(); }")
-    await page.wait_for_function("document.querySelector('#detail video').currentTime > 0")
+    await page.wait_for_function("() => document.querySelector('#detail video').currentTime > 0")
     await page.keyboard.press("Escape")
     await expect(view).to_be_hidden()
     assert await page.locator("#detail video").evaluate("v => v.paused")  # closing stops it
