@@ -133,13 +133,7 @@ class _User:
         )
         saved = self._event(ws.AssetSaved, "workspace", data)
         yield saved
-        stored = lib.AssetStoredData(
-            library_asset_id=library_id,
-            source_workspace_asset_id=asset_id,
-            collection_id=collection,
-            tags=tags,
-            asset=snapshot,
-        )
+        stored = lib.AssetStoredData.of_saved(data, snapshot)
         yield self._event(lib.AssetStored, "library", stored, causation=saved)
         self.saved[asset_id] = (library_id, snapshot)
         self.library[library_id] = asset_id

@@ -308,13 +308,7 @@ def every_event() -> list[Envelope]:
     )
     stored = _example(
         library.AssetStored,
-        library.AssetStoredData(
-            library_asset_id=library_asset_id,
-            source_workspace_asset_id=asset_id,
-            collection_id=collection_id,
-            tags=["lighthouse"],
-            asset=in_library,
-        ),
+        library.AssetStoredData.of_saved(saved.data, in_library),
         source="library",
         after=saved,
     )

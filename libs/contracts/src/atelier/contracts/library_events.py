@@ -19,6 +19,7 @@ from atelier.contracts.assets import (
 from atelier.contracts.envelope import AggregateEvent
 from atelier.contracts.storage import ObjectKey
 from atelier.contracts.text import MULTI_LINE, SINGLE_LINE
+from atelier.contracts.workspace_events import AssetSavedData
 
 ASSET_KIND = "library"
 COLLECTION_KIND = "collection"
@@ -45,6 +46,19 @@ class AssetStoredData(_AssetData):
     custom_title: Title | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     asset: AssetSnapshot
+
+    @classmethod
+    def of_saved(cls, saved: AssetSavedData, asset: AssetSnapshot) -> Self:
+        """The library's copy of a saved workspace asset, its files now `asset`: it keeps
+        what the user chose as they saved it (collection, title, tags)."""
+        return cls(
+            library_asset_id=saved.library_asset_id,
+            source_workspace_asset_id=saved.asset_id,
+            collection_id=saved.collection_id,
+            custom_title=saved.custom_title,
+            tags=saved.tags,
+            asset=asset,
+        )
 
 
 AssetField = Literal["custom_title", "tags", "is_favorite", "visibility", "collection_id"]

@@ -61,14 +61,7 @@ class LibraryReactors:
                 source=SOURCE,
                 user_id=user,
                 causation=saved,
-                data=events.AssetStoredData(
-                    library_asset_id=library_id,
-                    source_workspace_asset_id=saved.data.asset_id,
-                    collection_id=saved.data.collection_id,
-                    custom_title=saved.data.custom_title,
-                    tags=saved.data.tags,
-                    asset=stored,
-                ),
+                data=events.AssetStoredData.of_saved(saved.data, stored),
             )
         )
 
