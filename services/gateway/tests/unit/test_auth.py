@@ -131,3 +131,40 @@ async def test_the_user_may_be_named_by_another_claim():
     assert (await by_email.authenticate(token(user_id=str(USER), sub="x"))).id == USER
     with pytest.raises(Problem, match="user_id"):
         await by_email.authenticate(token())
+
+
+@pytest.fixture
+def checks(monkeypatch) -> list[str]:
+    """The tokens the authenticator really checks (signature and claims)."""
+    checked: list[str] = []
+    check = Authenticator._check
+
+    async def counting(self, token):
+        checked.append(token)
+        return await check(self, token)
+
+    monkeypatch.setattr(Authenticator, "_check", counting)
+    return checked
+
+
+async def test_a_token_that_passed_is_not_checked_again_until_its_exp(checks, monkeypatch):
+    remembering = Authenticator(secrets=[SECRET], jwks=None, audience="authenticated")
+    valid = token()
+    first = await remembering.authenticate(valid)
+    assert await remembering.authenticate(valid) == first
+    assert checks == [valid]
+    exp = jwt.decode(valid, options={"verify_signature": False})["exp"]
+    # past its exp (and the leeway) by this module's clock: checked again (PyJWT, on its
+    # own clock, still finds it valid, so the check passes)
+    monkeypatch.setattr(time, "time", lambda: exp + remembering.leeway_seconds + 1)
+    assert await remembering.authenticate(valid) == first
+    assert checks == [valid, valid]
+
+
+async def test_a_token_that_failed_is_checked_every_time(checks):
+    remembering = Authenticator(secrets=[SECRET], jwks=None, audience="authenticated")
+    forged = token(secret="x" * 48)
+    for _ in range(2):
+        with pytest.raises(Problem):
+            await remembering.authenticate(forged)
+    assert checks == [forged, forged]

@@ -1,9 +1,13 @@
 """Request/reply over core NATS between the gateway and the services that own state.
 
-Replies are JSON envelopes: ``{"ok": true, "result": …}`` or
+Replies are JSON envelopes: ``{"ok":true,"result":…}`` or
 ``{"ok": false, "error": {"status": 404, "title": …, "detail": …}}``; the gateway turns
 the latter into problem+json. Services subscribe in a queue group, so replicas share
 the load.
+
+A result is written by pydantic after a fixed prefix, so `call_json` can hand its bytes
+on as they came (the gateway answers a listing with them) without decoding the JSON and
+encoding it again.
 """
 
 from __future__ import annotations
@@ -65,20 +69,20 @@ async def serve(
             try:
                 request = request_model.model_validate_json(msg.data)
                 result = await handler(request)
-                body = {"ok": True, "result": result.model_dump(mode="json")}
+                reply = b"".join((_OK, result.model_dump_json().encode(), b"}"))
             except ValidationError as error:
-                body = _error(400, "Invalid request", str(error.errors()[0]["msg"]))
+                reply = _error(400, "Invalid request", str(error.errors()[0]["msg"]))
             except RpcError as error:
-                body = _error(error.status, error.title, error.detail)
+                reply = _error(error.status, error.title, error.detail)
             except CONNECTION_ERRORS as error:  # its database restarts: the caller may retry
                 log.warning("rpc handler without its database", extra={"error": repr(error)})
-                body = _error(503, "Service unavailable", "the service's database is away")
+                reply = _error(503, "Service unavailable", "the service's database is away")
             except Exception as error:
                 span.record_exception(error)
                 span.set_status(StatusCode.ERROR, repr(error))
                 log.exception("rpc handler failed", extra={"subject": subject})
-                body = _error(500, "Internal error", "the service failed; see its logs")
-            await msg.respond(json.dumps(body).encode())
+                reply = _error(500, "Internal error", "the service failed; see its logs")
+            await msg.respond(reply)
 
     return await nc.subscribe(subject, queue=queue, cb=on_message)
 
@@ -91,6 +95,16 @@ async def call(
     *,
     timeout: float = 5.0,
 ) -> Res:
+    """The service's answer as `response_model`; RpcError for its refusal."""
+    return response_model.model_validate_json(
+        await call_json(nc, subject, request, timeout=timeout)
+    )
+
+
+async def call_json(
+    nc: NatsClient, subject: str, request: BaseModel, *, timeout: float = 5.0
+) -> bytes:
+    """The service's answer as the JSON it wrote; RpcError for its refusal."""
     with tracing.rpc_client_span(subject) as headers:
         try:
             msg = await nc.request(
@@ -98,12 +112,16 @@ async def call(
             )
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as error:
             raise RpcError(503, "Service unavailable", f"no answer on {subject}") from error
-    body = json.loads(msg.data)
-    if not body["ok"]:
-        error = body["error"]
-        raise RpcError(error["status"], error["title"], error["detail"])
-    return response_model.model_validate(body["result"])
+    if msg.data.startswith(_OK) and msg.data.endswith(b"}"):
+        return msg.data[len(_OK) : -1]
+    error = json.loads(msg.data)["error"]
+    raise RpcError(error["status"], error["title"], error["detail"])
 
 
-def _error(status: int, title: str, detail: str) -> dict:
-    return {"ok": False, "error": {"status": status, "title": title, "detail": detail}}
+#: What a reply with a result starts with (the result follows, then the closing brace).
+_OK = b'{"ok":true,"result":'
+
+
+def _error(status: int, title: str, detail: str) -> bytes:
+    error = {"status": status, "title": title, "detail": detail}
+    return json.dumps({"ok": False, "error": error}).encode()

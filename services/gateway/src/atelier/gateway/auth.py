@@ -13,15 +13,23 @@ required, `nbf` and `iat` checked, `aud` and (when set) `iss` must match, with a
 leeway for clocks. The user is the `JWT_USER_CLAIM` claim (`sub`): a UUID as it is, any
 other string mapped to one by uuid5 within the issuer, the same every time. Signing and
 verifying are PyJWT's; nothing here is cryptography.
+
+A client sends the same token with every request, and checking it is most of a small
+request's own work (an ES256 signature more so): a token that passed is remembered, by
+its exact text, for `VERIFIED_FOR_SECONDS` and never past its `exp` (with the leeway).
+A token that failed is never remembered. The cost: a key withdrawn from the provider's
+JWKS stops the tokens it signed within that time, not at once.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
+from cachetools import TTLCache
 
 from atelier.contracts.scheduling import DEFAULT_TIER
 from atelier.gateway.jwks import ASYMMETRIC, JwksCache, UnknownKey
@@ -30,6 +38,9 @@ from atelier.gateway.problems import Problem
 HS256 = "HS256"
 #: uuid5 namespace of user ids made from a provider's non-UUID subjects (`auth0|42`).
 _SUBJECT_NAMESPACE = uuid.UUID("7c1e3d5a-8f2b-4b6e-9a0d-2e4f6a8c1b3d")
+VERIFIED_FOR_SECONDS = 30
+#: Tokens remembered at most (one or two per active client).
+VERIFIED_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -52,10 +63,25 @@ class Authenticator:
     tier_of: Callable[[object], str] = lambda claimed: DEFAULT_TIER
     role_claim: str = "roles"
     admin_role: str = "atelier-admin"
+    #: token → (its user, until when it may be taken without checking it again)
+    _verified: TTLCache = field(
+        default_factory=lambda: TTLCache(VERIFIED_KEPT, VERIFIED_FOR_SECONDS),
+        compare=False,
+        repr=False,
+    )
 
     async def authenticate(self, token: str | None) -> User:
         if not token:
             raise _unauthorized("a bearer token is required")
+        remembered = self._verified.get(token)
+        if remembered is not None and time.time() < remembered[1]:
+            return remembered[0]
+        user, exp = await self._check(token)
+        self._verified[token] = (user, exp + self.leeway_seconds)
+        return user
+
+    async def _check(self, token: str) -> tuple[User, float]:
+        """The token's user and its `exp`, or 401."""
         try:
             header = jwt.get_unverified_header(token)
             claims = await self._verified_claims(token, header)
@@ -66,12 +92,13 @@ class Authenticator:
         except UnknownKey as error:
             raise _unauthorized(f"the token is not valid: {error}") from None
         roles = claims.get(self.role_claim)
-        return User(
+        user = User(
             id=self._user_id(claims.get(self.user_claim)),
             tier=self.tier_of(claims.get(self.tier_claim)),
             admin=self.admin_role == roles
             or (isinstance(roles, list) and self.admin_role in roles),
         )
+        return user, float(claims["exp"])
 
     async def _verified_claims(self, token: str, header: dict) -> dict:
         algorithm = header.get("alg")

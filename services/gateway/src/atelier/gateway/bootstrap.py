@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
+from fastapi import Response
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
@@ -30,6 +31,7 @@ from atelier.runtime.objects import ObjectStore
 from atelier.runtime.watermarks import Watermarks
 
 R = TypeVar("R", bound=BaseModel)
+JSON = "application/json"
 
 
 @dataclass
@@ -53,6 +55,12 @@ class Gateway:
     async def call(self, subject: str, request: BaseModel, response_model: type[R]) -> R:
         """Ask the service that owns the data; its refusals become problem+json."""
         return await rpc.call(self.nc, subject, request, response_model)
+
+    async def relay(self, subject: str, request: BaseModel) -> Response:
+        """The service's answer, as the JSON response it wrote: for a reply the gateway
+        has nothing to add to (a listing), decoding and encoding it again is the cost of
+        the request (bench.workspace_listing)."""
+        return Response(await rpc.call_json(self.nc, subject, request), media_type=JSON)
 
 
 @asynccontextmanager

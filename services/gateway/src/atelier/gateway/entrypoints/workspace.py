@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from atelier.contracts import library
 from atelier.contracts import workspace as api
@@ -21,10 +21,10 @@ async def list_assets(
     gw: GatewayDep,
     limit: PageLimit = 50,
     cursor: Cursor = None,
-) -> api.AssetPage:
+) -> Response:
     """The unexpired workspace, newest job first, with short-lived signed URLs."""
     query = api.ListAssets(user_id=user.id, limit=limit, cursor=cursor)
-    return await gw.call(api.LIST_ASSETS, query, api.AssetPage)
+    return await gw.relay(api.LIST_ASSETS, query)
 
 
 @router.post("/assets/{asset_id}/save", response_model=api.Saved, responses=COMMAND_RESPONSES)
