@@ -44,8 +44,9 @@ TARGET_RATE, TARGET_P99 = 2000, 0.020
 #: production (no worker ends the jobs here, and the caps are lifted).
 USERS = 5000
 CLOSING = (
-    "Where the time goes: the CPU line above. Each submit costs the gateway an HTTP request "
-    "through FastAPI (validation, OpenTelemetry, metrics), a JWT check and three JetStream "
+    "Where the time goes: the CPU lines above. Each submit costs the gateway an HTTP request "
+    "through FastAPI (validation, OpenTelemetry, metrics), a token check (remembered after "
+    "the first request of a token) and three JetStream "
     "round trips (the minute counter and the active-jobs read at once, the compare-and-set, "
     "the publish), and costs nats-server a counter, a KV write and a stream append on disk. "
     "On these 2 cores the load generator, nats-server and the gateway processes share the "
@@ -268,6 +269,14 @@ def _render(one, raw, two: Load, fixed, best: Load, at_rate: Load, shares, profi
         f"- CPU during {two.label} (% of one core; the machine has "
         f"{psutil.cpu_count()}): "
         + ", ".join(f"{name} {share:.0f}%" for name, share in shares.items())
+    )
+    per_submit = {name: 10 * share / two.rate for name, share in shares.items()}  # ms
+    lines.append(
+        "- CPU per submit: "
+        + ", ".join(f"{name} {ms_:.2f} ms" for name, ms_ in per_submit.items())
+        + f"; all of it {sum(per_submit.values()):.2f} ms, so {psutil.cpu_count()} busy cores "
+        f"would carry at most {1000 * psutil.cpu_count() / sum(per_submit.values()):,.0f} "
+        "submits/s with these parties on them"
     )
     rate_met = "met" if best.rate >= TARGET_RATE else "MISSED"
     p99 = percentile(at_rate.latencies, 99)
