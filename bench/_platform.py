@@ -186,8 +186,13 @@ def spy(pid: int, seconds: float, lines: int = 15) -> str:
     return "```\n" + "\n".join(top) + "\n```"
 
 
-def on_platform(bench: Callable[[Any, Platform], Awaitable[None]], report: Any) -> None:
-    """Run the coroutine `bench(report, platform)` on a platform of its own."""
+def on_platform(
+    bench: Callable[[Any, Platform], Awaitable[None]],
+    report: Any,
+    service_env: dict[str, str] | None = None,
+) -> None:
+    """Run the coroutine `bench(report, platform)` on a platform of its own (its services
+    with `service_env` besides)."""
     name = bench.__module__.rsplit(".", 1)[-1]
-    with scratch_dir(name) as data, running_platform(data) as platform:
+    with scratch_dir(name) as data, running_platform(data, service_env) as platform:
         asyncio.run(bench(report, platform))

@@ -229,9 +229,16 @@ def _render(total, user_rows, seeded, listed, first, walk, sql, signing, plans, 
     return "\n".join(lines)
 
 
+#: The sweeper's first round runs as the service starts, on an empty table; the next one
+#: would expire the seeded rows that are due (5,000 of 1,000,000) while the pages are
+#: timed, its events and file deletions competing with them. It waits an hour instead:
+#: the listing is timed alone, and the rows due stay for the query's filter to drop.
+QUIET_SWEEPER = {"SWEEP_INTERVAL_SECONDS": "3600"}
+
+
 def main(report: Report) -> None:
     """List a big workspace page by page through the gateway."""
-    on_platform(_bench, report)
+    on_platform(_bench, report, QUIET_SWEEPER)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Projection watermarks: how far a projection has applied the log, announced on core NATS.
 
 A reader of the log that shows users what happened (the gateway's event stream) waits
-until every projection reading an event has applied it, so that a client told "your
-image is ready" finds it in the workspace listing at once.
+until the projections users read back (`SHOWN_TO_USERS`) have applied an event, so that
+a client told "your image is ready" finds it in the workspace listing at once.
 """
 
 from __future__ import annotations
@@ -11,6 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atelier.contracts.partitions import PARTITIONS
 from atelier.contracts.text import SingleLineText
+
+WORKSPACE = "workspace"
+LIBRARY = "library"
+#: The projections whose tables the API shows users (the workspace, the library): the
+#: event stream waits for these. Usage and webhook deliveries are projections too, but
+#: nothing a live event announces is read from them, and a slow one must not hold back
+#: every user's events.
+SHOWN_TO_USERS = (WORKSPACE, LIBRARY)
 
 
 class Watermark(BaseModel):

@@ -1,8 +1,9 @@
 """Follow the projections' watermarks, to show users only what the tables already show.
 
 Projection runners announce their position after each batch and every idle wait (see
-atelier.contracts.watermarks). `Watermarks.shown` waits until every projection that
-reads an event has applied it. A projection not heard from for `stale_after` seconds
+atelier.contracts.watermarks). `Watermarks.shown` waits until every followed projection
+that reads an event has applied it (the gateway follows those whose tables users read
+back: `SHOWN_TO_USERS`). A projection not heard from for `stale_after` seconds
 (stopped, or busy with one long batch) is not waited for: a late event is better than
 a stuck stream. Neither is one this process has not heard of yet (just after start).
 """
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NatsClient
@@ -32,14 +34,17 @@ class _Seen:
 
 
 class Watermarks:
-    def __init__(self, *, stale_after: float = 3.0) -> None:
+    def __init__(self, projections: Collection[str], *, stale_after: float = 3.0) -> None:
+        """`projections`: the names of those to wait for; the others' marks are ignored."""
+        self.projections = frozenset(projections)
         self.stale_after = stale_after
         #: (projection, partition) → the last mark heard for it.
         self._seen: dict[tuple[str, int], _Seen] = {}
         self._changed = asyncio.Condition()
 
     async def follow(self, nc: NatsClient) -> None:
-        await nc.subscribe(f"{subjects.PROJECTED_ROOT}.*", cb=self._on_mark)
+        for projection in sorted(self.projections):
+            await nc.subscribe(subjects.projected(projection), cb=self._on_mark)
 
     async def _on_mark(self, msg) -> None:
         try:
@@ -58,6 +63,8 @@ class Watermarks:
     def record(self, mark: Watermark) -> None:
         """Per partition the mark is about; positions only grow (a replica that has just
         given a partition away may still announce its older position)."""
+        if mark.projection not in self.projections:
+            return
         now = time.monotonic()
         for partition in mark.partitions:
             seen = self._seen.get((mark.projection, partition))

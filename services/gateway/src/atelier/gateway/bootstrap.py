@@ -12,6 +12,7 @@ from fastapi import Response
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
+from atelier.contracts.watermarks import SHOWN_TO_USERS
 from atelier.gateway.auth import Authenticator
 from atelier.gateway.config import GatewaySettings
 from atelier.gateway.event_frames import EventFrames
@@ -87,7 +88,7 @@ async def authenticator(settings: GatewaySettings) -> AsyncIterator[Authenticato
 @asynccontextmanager
 async def gateway(settings: GatewaySettings):
     nc = await connect(settings.nats_url, name=f"gateway{settings.instance_id}")
-    watermarks = Watermarks()
+    watermarks = Watermarks(SHOWN_TO_USERS)
     try:
         await watermarks.follow(nc)
         async with ObjectStore(settings) as objects, authenticator(settings) as auth:

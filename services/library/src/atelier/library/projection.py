@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
-from atelier.contracts import asset_columns
+from atelier.contracts import asset_columns, watermarks
 from atelier.contracts import library_events as events
 from atelier.contracts.envelope import Envelope
 from atelier.runtime.projection import TableProjection, WriteHandlers
@@ -195,7 +195,7 @@ def collection_deleted(event: events.CollectionDeleted, writes: Writes) -> None:
 
 
 class LibraryProjection(TableProjection):
-    name = "library"
+    name = watermarks.LIBRARY
     ddl = (DDL,)
     handlers: ClassVar[WriteHandlers] = {
         events.AssetStored: stored,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from atelier.contracts import asset_columns, storage
+from atelier.contracts import asset_columns, storage, watermarks
 from atelier.contracts import generation as gen
 from atelier.contracts import workspace_events as events
 from atelier.contracts.assets import AssetSnapshot
@@ -82,7 +82,7 @@ def left(event: events.AssetDiscarded | events.AssetRemoved | events.AssetExpire
 
 
 class WorkspaceProjection(TableProjection):
-    name = "workspace"
+    name = watermarks.WORKSPACE
     former_names = ("workspace_assets",)
     ddl = (DDL, jobs.DDL)
     handlers: ClassVar[WriteHandlers] = {
