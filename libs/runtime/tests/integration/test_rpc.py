@@ -79,3 +79,21 @@ async def test_no_service_is_503(service):
     with pytest.raises(rpc.RpcError) as raised:
         await rpc.call_json(nc, f"{subject}.nobody", Ask(text="x"), timeout=0.5)
     assert raised.value.status == 503
+
+
+async def test_a_result_written_otherwise_is_still_a_result(servers):
+    """A replica of an older release writes its envelope with json.dumps (spaces after
+    the colons): during a rollout its answers are results all the same."""
+    nc = await connect(servers.nats_url, name="rpc-older-service")
+    subject = f"test.rpc.{uuid.uuid4().hex}"
+
+    async def older(msg):
+        result = {"id": str(uuid.UUID(int=7)), "text": AWKWARD, "items": []}
+        await msg.respond(json.dumps({"ok": True, "result": result}).encode())
+
+    await nc.subscribe(subject, cb=older)
+    try:
+        answer = await rpc.call(nc, subject, Ask(text="x"), Answer)
+        assert answer == Answer(id=uuid.UUID(int=7), text=AWKWARD, items=[])
+    finally:
+        await nc.close()

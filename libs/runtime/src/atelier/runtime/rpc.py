@@ -114,7 +114,10 @@ async def call_json(
             raise RpcError(503, "Service unavailable", f"no answer on {subject}") from error
     if msg.data.startswith(_OK) and msg.data.endswith(b"}"):
         return msg.data[len(_OK) : -1]
-    error = json.loads(msg.data)["error"]
+    body = json.loads(msg.data)
+    if body["ok"]:  # written otherwise (a replica of an older release, during a rollout)
+        return json.dumps(body["result"]).encode()
+    error = body["error"]
     raise RpcError(error["status"], error["title"], error["detail"])
 
 
