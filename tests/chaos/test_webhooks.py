@@ -58,12 +58,21 @@ async def test_every_delivery_arrives_with_its_id_through_kill_9_and_a_dead_rece
             assert all(len(one) == 1 for one in ids.values()), ids  # one id per delivery
             assert len({next(iter(one)) for one in ids.values()}) == len(wanted)
 
+            refused: list[str] = []
+
             async def all_succeeded():
-                items = (await api.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["items"]
+                answer = await api.get(f"/v1/webhooks/{hook['id']}/deliveries")
+                if answer.status_code != 200:  # asked again; shown if it never answers
+                    refused.append(f"{answer.status_code} {answer.text[:300]}")
+                    return None
+                items = answer.json()["items"]
                 done = [i for i in items if i["status"] == "succeeded"]
                 return items if len(done) == len(wanted) else None
 
-            items = await eventually(all_succeeded, timeout=60)
+            try:
+                items = await eventually(all_succeeded, timeout=60)
+            except TimeoutError:
+                pytest.fail(f"deliveries not all succeeded; answers refused: {refused[-3:]}")
             assert {f"msg_{i['id']}" for i in items} == {one for s in ids.values() for one in s}
             assert any(i["attempts"] > 1 for i in items)  # some needed retries
         finally:
