@@ -43,8 +43,7 @@ class Watermarks:
         self._changed = asyncio.Condition()
 
     async def follow(self, nc: NatsClient) -> None:
-        for projection in sorted(self.projections):
-            await nc.subscribe(subjects.projected(projection), cb=self._on_mark)
+        await nc.subscribe(f"{subjects.PROJECTED_ROOT}.*", cb=self._on_mark)
 
     async def _on_mark(self, msg) -> None:
         try:
